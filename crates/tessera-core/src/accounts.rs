@@ -1,0 +1,444 @@
+//! Account flows: creating users, signing in and out, sessions, password changes, and the
+//! first-administrator setup link. Handlers call exactly one of these per request.
+
+use crate::CoreError;
+use crate::audit::{AuditEvent, AuditKind, Auditor};
+use crate::clock::SharedClock;
+use crate::ids::{SessionHandle, UserId};
+use crate::password::{PasswordHasher, Verification, is_supported_hash};
+use crate::secret::{Password, SecretToken, TokenHash};
+use crate::session::{NewSession, RequestContext, Session, SessionPolicy};
+use crate::store::{AuditQuery, Store, StoreError};
+use crate::user::{DisplayName, Email, NewUser, ROLE_ADMIN, User, UserUpdate, Username, canonical};
+use serde_json::json;
+use std::sync::Arc;
+use time::Duration;
+
+/// Password rules (NIST SP 800-63B-4 lengths; no composition rules).
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordRules {
+    /// Minimum length in characters when the password is the only factor.
+    pub min_chars_single_factor: usize,
+    /// Maximum length in characters.
+    pub max_chars: usize,
+}
+
+impl Default for PasswordRules {
+    fn default() -> Self {
+        Self { min_chars_single_factor: 15, max_chars: 256 }
+    }
+}
+
+impl PasswordRules {
+    /// Checks a new password; the message is for the person choosing it.
+    pub fn check(&self, password: &Password) -> Result<(), CoreError> {
+        let n = crate::user::nfkc(password.expose()).chars().count();
+        if n < self.min_chars_single_factor {
+            return Err(CoreError::Invalid(format!(
+                "Choose a password of at least {} characters. A few unrelated words make a good one.",
+                self.min_chars_single_factor
+            )));
+        }
+        if n > self.max_chars || password.expose().len() > Password::MAX_BYTES {
+            return Err(CoreError::Invalid(format!("A password has at most {} characters.", self.max_chars)));
+        }
+        Ok(())
+    }
+}
+
+/// Input for creating a user.
+#[derive(Debug, Clone)]
+pub struct CreateUser {
+    /// Username as typed.
+    pub username: String,
+    /// E-mail as typed (empty for none).
+    pub email: Option<String>,
+    /// Display name as typed.
+    pub display_name: Option<String>,
+    /// Initial password, if any.
+    pub password: Option<Password>,
+    /// Roles to grant.
+    pub roles: Vec<String>,
+}
+
+/// A freshly started session: the secret for the cookie and the stored record.
+#[derive(Debug)]
+pub struct StartedSession {
+    /// The session id, to be put into the cookie only.
+    pub token: SecretToken,
+    /// The session record.
+    pub session: Session,
+    /// The signed-in user.
+    pub user: User,
+}
+
+/// A request's signed-in user and session.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The user.
+    pub user: User,
+    /// The session.
+    pub session: Session,
+    /// Hash of the session id (to keep this session when ending others).
+    pub id_hash: TokenHash,
+}
+
+/// The account flows.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    hasher: PasswordHasher,
+    clock: SharedClock,
+    audit: Auditor,
+    policy: SessionPolicy,
+    rules: PasswordRules,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accounts").field("policy", &self.policy).finish()
+    }
+}
+
+/// How long the first-administrator link stays valid.
+pub const SETUP_LINK_LIFETIME: Duration = Duration::hours(24);
+
+impl Accounts {
+    /// Builds the account flows.
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: PasswordHasher,
+        clock: SharedClock,
+        policy: SessionPolicy,
+        rules: PasswordRules,
+    ) -> Self {
+        let audit = Auditor::new(store.clone(), clock.clone());
+        Self { store, hasher, clock, audit, policy, rules }
+    }
+
+    /// The session policy.
+    pub fn session_policy(&self) -> &SessionPolicy {
+        &self.policy
+    }
+
+    /// The audit path.
+    pub fn auditor(&self) -> &Auditor {
+        &self.audit
+    }
+
+    /// Creates a user (CLI, admin, sign-up).
+    pub async fn create_user(&self, input: CreateUser, ctx: &RequestContext) -> Result<User, CoreError> {
+        let password_hash = match &input.password {
+            Some(p) => {
+                self.rules.check(p)?;
+                Some(self.hasher.hash(p).await?)
+            }
+            None => None,
+        };
+        self.insert_user(input, password_hash, ctx).await
+    }
+
+    /// Creates a user whose password hash comes from another system (Argon2, bcrypt or
+    /// PBKDF2-SHA256); it is verified as is and upgraded to Argon2id on the next sign-in.
+    pub async fn import_user(&self, input: CreateUser, password_hash: &str, ctx: &RequestContext) -> Result<User, CoreError> {
+        if !is_supported_hash(password_hash) {
+            return Err(CoreError::Invalid(
+                "unsupported password hash: expected Argon2 PHC, bcrypt ($2a$/$2b$/$2y$) or PBKDF2-SHA256".into(),
+            ));
+        }
+        self.insert_user(input, Some(password_hash.to_owned()), ctx).await
+    }
+
+    async fn insert_user(&self, input: CreateUser, password_hash: Option<String>, ctx: &RequestContext) -> Result<User, CoreError> {
+        let new = NewUser {
+            username: Username::parse(&input.username)?,
+            email: match input.email.as_deref().map(str::trim) {
+                Some(e) if !e.is_empty() => Some(Email::parse(e)?),
+                _ => None,
+            },
+            display_name: match input.display_name.as_deref() {
+                Some(n) => DisplayName::parse(n)?,
+                None => None,
+            },
+            password_hash,
+            roles: input.roles,
+        };
+        let user = self.store.create_user(&new, self.clock.now()).await.map_err(conflict)?;
+        self.audit
+            .record(AuditKind::UserCreated, Some(user.id), ctx, json!({"username": user.username, "roles": user.roles}))
+            .await;
+        Ok(user)
+    }
+
+    /// Signs in with a username or e-mail and a password. Unknown users, wrong passwords,
+    /// disabled users and users without a password all get [`CoreError::InvalidCredentials`]
+    /// after the same amount of hashing work.
+    pub async fn login(&self, login: &str, password: &Password, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
+        let login = login.trim();
+        let lookup = if login.is_empty() || login.len() > 320 { None } else {
+            self.store.find_user_credentials_by_login(&canonical(login)).await?
+        };
+        let too_long = password.expose().len() > Password::MAX_BYTES;
+        let stored = lookup.as_ref().and_then(|c| c.password_hash.as_deref()).filter(|_| !too_long);
+        let verification = if too_long {
+            self.hasher.verify(&Password::new(""), None).await?
+        } else {
+            self.hasher.verify(password, stored).await?
+        };
+        let failed = |reason: &'static str, user_id: Option<UserId>| {
+            let detail = json!({"login": login.chars().take(64).collect::<String>(), "reason": reason});
+            async move {
+                self.audit.record(AuditKind::LoginFailed, user_id, ctx, detail).await;
+                Err(CoreError::InvalidCredentials)
+            }
+        };
+        let Some(creds) = lookup else { return failed("unknown_user", None).await };
+        let upgraded = match verification {
+            Verification::Mismatch => return failed("wrong_password", Some(creds.user.id)).await,
+            Verification::Match { upgraded } => upgraded,
+        };
+        if creds.user.disabled {
+            return failed("disabled", Some(creds.user.id)).await;
+        }
+        if let (Some(new_hash), Some(old_hash)) = (upgraded, creds.password_hash.as_deref()) {
+            if self.store.upgrade_password_hash(creds.user.id, old_hash, &new_hash).await? {
+                self.audit.record(AuditKind::PasswordRehashed, Some(creds.user.id), ctx, json!({})).await;
+            }
+        }
+        let started = self.start_session(creds.user, vec!["pwd".into()], ctx).await?;
+        self.audit
+            .record(AuditKind::LoginSucceeded, Some(started.user.id), ctx, json!({"session": started.session.handle, "amr": started.session.amr}))
+            .await;
+        Ok(started)
+    }
+
+    /// Starts a new session (always a new id: sign-in rotates the session id).
+    async fn start_session(&self, user: User, amr: Vec<String>, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
+        let now = self.clock.now();
+        let token = SecretToken::generate()?;
+        let session = Session {
+            handle: SessionHandle::new(),
+            user_id: user.id,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.policy.absolute_timeout,
+            auth_time: now,
+            ip: ctx.ip.map(|i| i.to_string()),
+            user_agent: ctx.user_agent.clone(),
+            amr,
+        };
+        self.store.create_session(&NewSession { id_hash: token.hash(), session: session.clone() }).await?;
+        Ok(StartedSession { token, session, user })
+    }
+
+    /// Resolves a session cookie to its user and session; ends it if it has timed out.
+    pub async fn authenticate(&self, token: &SecretToken, ctx: &RequestContext) -> Result<Authenticated, CoreError> {
+        let id_hash = token.hash();
+        let Some(mut session) = self.store.find_session(&id_hash).await? else {
+            return Err(CoreError::Unauthenticated);
+        };
+        let now = self.clock.now();
+        if !session.is_live(now, &self.policy) {
+            self.store.delete_session(&id_hash).await?;
+            return Err(CoreError::Unauthenticated);
+        }
+        let Some(user) = self.store.find_user_by_id(session.user_id).await? else {
+            return Err(CoreError::Unauthenticated);
+        };
+        if user.disabled {
+            return Err(CoreError::Unauthenticated);
+        }
+        if now - session.last_seen_at >= self.policy.touch_interval {
+            let ip = ctx.ip.map(|i| i.to_string());
+            self.store.touch_session(&id_hash, now, ip.as_deref(), ctx.user_agent.as_deref()).await?;
+            session.last_seen_at = now;
+            if ip.is_some() {
+                session.ip = ip;
+            }
+            if ctx.user_agent.is_some() {
+                session.user_agent = ctx.user_agent.clone();
+            }
+        }
+        Ok(Authenticated { user, session, id_hash })
+    }
+
+    /// Signs out: ends the session the cookie names.
+    pub async fn logout(&self, token: &SecretToken, ctx: &RequestContext) -> Result<(), CoreError> {
+        if let Some(s) = self.store.delete_session(&token.hash()).await? {
+            self.audit.record(AuditKind::Logout, Some(s.user_id), ctx, json!({"session": s.handle})).await;
+        }
+        Ok(())
+    }
+
+    /// A user's sessions, newest first, without the timed-out ones.
+    pub async fn list_sessions(&self, user_id: UserId) -> Result<Vec<Session>, CoreError> {
+        let now = self.clock.now();
+        let mut sessions = self.store.list_user_sessions(user_id).await?;
+        sessions.retain(|s| s.is_live(now, &self.policy));
+        Ok(sessions)
+    }
+
+    /// Ends one of the signed-in user's sessions.
+    pub async fn end_session(&self, who: &Authenticated, handle: SessionHandle, ctx: &RequestContext) -> Result<(), CoreError> {
+        if !self.store.delete_user_session(who.user.id, handle).await? {
+            return Err(CoreError::NotFound);
+        }
+        self.audit
+            .record(AuditKind::SessionEnded, Some(who.user.id), ctx, json!({"session": handle, "by": "user"}))
+            .await;
+        Ok(())
+    }
+
+    /// Ends every session of a user (administrator action).
+    pub async fn end_all_sessions(&self, user_id: UserId, ctx: &RequestContext) -> Result<u64, CoreError> {
+        let n = self.store.delete_user_sessions(user_id).await?;
+        self.audit
+            .record(AuditKind::SessionEnded, Some(user_id), ctx, json!({"sessions": n, "by": "admin"}))
+            .await;
+        Ok(n)
+    }
+
+    /// Changes the signed-in user's password after checking the current one; ends every
+    /// other session of the user.
+    pub async fn change_password(
+        &self,
+        who: &Authenticated,
+        current: &Password,
+        new: &Password,
+        ctx: &RequestContext,
+    ) -> Result<u64, CoreError> {
+        let stored = self.store.find_password_hash(who.user.id).await?;
+        if stored.is_some() {
+            if let Verification::Mismatch = self.hasher.verify(current, stored.as_deref()).await? {
+                return Err(CoreError::Invalid("The current password is not right.".into()));
+            }
+        }
+        self.rules.check(new)?;
+        let hash = self.hasher.hash(new).await?;
+        let ended = self.store.change_password(who.user.id, &hash, Some(&who.id_hash), self.clock.now()).await?;
+        self.audit
+            .record(AuditKind::PasswordChanged, Some(who.user.id), ctx, json!({"other_sessions_ended": ended}))
+            .await;
+        Ok(ended)
+    }
+
+    /// Sets a user's password (administrator or CLI); ends all of the user's sessions.
+    pub async fn set_password(&self, user_id: UserId, new: &Password, ctx: &RequestContext) -> Result<(), CoreError> {
+        self.rules.check(new)?;
+        let hash = self.hasher.hash(new).await?;
+        self.store.change_password(user_id, &hash, None, self.clock.now()).await.map_err(conflict)?;
+        self.audit.record(AuditKind::PasswordChanged, Some(user_id), ctx, json!({"by": "admin"})).await;
+        Ok(())
+    }
+
+    /// Finds a user.
+    pub async fn find_user(&self, id: UserId) -> Result<User, CoreError> {
+        self.store.find_user_by_id(id).await?.ok_or(CoreError::NotFound)
+    }
+
+    /// Finds a user by username or e-mail.
+    pub async fn find_user_by_login(&self, login: &str) -> Result<User, CoreError> {
+        Ok(self
+            .store
+            .find_user_credentials_by_login(&canonical(login.trim()))
+            .await?
+            .ok_or(CoreError::NotFound)?
+            .user)
+    }
+
+    /// Lists users.
+    pub async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, CoreError> {
+        Ok(self.store.list_users(after, limit.clamp(1, 500)).await?)
+    }
+
+    /// Changes a user's profile.
+    pub async fn update_user(&self, id: UserId, update: UserUpdate, ctx: &RequestContext) -> Result<User, CoreError> {
+        let user = self.store.update_user(id, &update, self.clock.now()).await.map_err(conflict)?;
+        self.audit.record(AuditKind::UserUpdated, Some(id), ctx, json!({"username": user.username})).await;
+        Ok(user)
+    }
+
+    /// Disables a user (ending their sessions) or enables them again.
+    pub async fn set_disabled(&self, id: UserId, disabled: bool, ctx: &RequestContext) -> Result<(), CoreError> {
+        self.store.set_user_disabled(id, disabled, self.clock.now()).await.map_err(conflict)?;
+        let kind = if disabled { AuditKind::UserDisabled } else { AuditKind::UserEnabled };
+        self.audit.record(kind, Some(id), ctx, json!({})).await;
+        Ok(())
+    }
+
+    /// Deletes a user.
+    pub async fn delete_user(&self, id: UserId, ctx: &RequestContext) -> Result<(), CoreError> {
+        self.store.delete_user(id).await.map_err(conflict)?;
+        self.audit.record(AuditKind::UserDeleted, Some(id), ctx, json!({})).await;
+        Ok(())
+    }
+
+    /// If no administrator exists, makes a new one-time setup link token (replacing any
+    /// earlier one) and returns it; otherwise `None`.
+    pub async fn ensure_setup_token(&self) -> Result<Option<SecretToken>, CoreError> {
+        if self.store.any_user_with_role(ROLE_ADMIN).await? {
+            return Ok(None);
+        }
+        let token = SecretToken::generate()?;
+        self.store.replace_setup_token(&token.hash(), self.clock.now() + SETUP_LINK_LIFETIME).await?;
+        Ok(Some(token))
+    }
+
+    /// Whether a setup token is valid.
+    pub async fn setup_token_valid(&self, token: &SecretToken) -> Result<bool, CoreError> {
+        Ok(self.store.setup_token_valid(&token.hash(), self.clock.now()).await?)
+    }
+
+    /// Uses the setup link: creates the first administrator and signs them in.
+    pub async fn complete_setup(&self, token: &SecretToken, mut input: CreateUser, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
+        let Some(password) = input.password.clone() else {
+            return Err(CoreError::Invalid("Choose a password.".into()));
+        };
+        self.rules.check(&password)?;
+        // Validate the names before using up the token, so a typo does not burn the link.
+        Username::parse(&input.username)?;
+        if !self.store.consume_setup_token(&token.hash(), self.clock.now()).await? {
+            return Err(CoreError::Forbidden);
+        }
+        input.roles = vec![ROLE_ADMIN.to_owned()];
+        let user = self.create_user(input, ctx).await?;
+        self.audit.record(AuditKind::SetupCompleted, Some(user.id), ctx, json!({"username": user.username})).await;
+        self.start_session(user, vec!["pwd".into()], ctx).await
+    }
+
+    /// Signs up a new user with a password and signs them in.
+    pub async fn sign_up(&self, input: CreateUser, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
+        let user = self.create_user(CreateUser { roles: vec![], ..input }, ctx).await?;
+        let started = self.start_session(user, vec!["pwd".into()], ctx).await?;
+        self.audit
+            .record(AuditKind::LoginSucceeded, Some(started.user.id), ctx, json!({"session": started.session.handle, "via": "sign_up"}))
+            .await;
+        Ok(started)
+    }
+
+    /// Reads the audit log.
+    pub async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, CoreError> {
+        Ok(self.store.find_audit_events(query).await?)
+    }
+
+    /// Deletes timed-out sessions; run periodically.
+    pub async fn purge_expired_sessions(&self) -> Result<u64, CoreError> {
+        let now = self.clock.now();
+        Ok(self.store.delete_expired_sessions(now, now - self.policy.idle_timeout).await?)
+    }
+}
+
+fn conflict(e: StoreError) -> CoreError {
+    match e {
+        StoreError::Conflict(what) => CoreError::Conflict(what),
+        StoreError::NotFound => CoreError::NotFound,
+        other => CoreError::Store(other),
+    }
+}
+
+impl Accounts {
+    /// Whether the store answers (readiness).
+    pub async fn ready(&self) -> Result<(), CoreError> {
+        Ok(self.store.ping().await?)
+    }
+}

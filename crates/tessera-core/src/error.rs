@@ -1,0 +1,44 @@
+//! The core error type. The web crate maps it to HTTP in one place.
+
+use crate::store::StoreError;
+
+/// What can go wrong in a core flow.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The input was not acceptable; the message is safe to show to the user.
+    #[error("{0}")]
+    Invalid(String),
+    /// Login failed. Deliberately one variant for unknown user, wrong password and disabled
+    /// account, so no caller can tell them apart.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// A unique value (username, e-mail) is already taken.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// The thing asked for does not exist (or is not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// The session is missing, expired or ended.
+    #[error("not signed in")]
+    Unauthenticated,
+    /// The caller may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// A storage fault.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Any other internal fault; the message is for logs, not users.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    /// Whether this is a fault of the server rather than of the request.
+    pub fn is_internal(&self) -> bool {
+        match self {
+            CoreError::Store(e) => !matches!(e, StoreError::Conflict(_) | StoreError::NotFound),
+            CoreError::Internal(_) => true,
+            _ => false,
+        }
+    }
+}

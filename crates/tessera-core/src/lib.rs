@@ -1,0 +1,15 @@
+//! Tessera's domain and flows: users, credentials, sessions, audit, and the store trait they
+//! are persisted through. No HTTP, no SQL, no clock reads (time comes from [`clock::Clock`]).
+
+pub mod accounts;
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod password;
+pub mod secret;
+pub mod session;
+pub mod store;
+pub mod user;
+
+pub use error::CoreError;

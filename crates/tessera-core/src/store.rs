@@ -1,0 +1,128 @@
+//! The store trait: every persistent intent Tessera has, expressed as one atomic method.
+//! Single use, rotation and uniqueness are guaranteed by the database (conditional updates,
+//! `DELETE … RETURNING`, unique indexes), never by code that reads and then writes.
+//! Implemented for SQLite and PostgreSQL by `tessera-store`.
+
+use crate::audit::AuditEvent;
+use crate::ids::{SessionHandle, UserId};
+use crate::secret::TokenHash;
+use crate::session::{NewSession, Session};
+use crate::user::{NewUser, User, UserUpdate};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; names what was taken.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// The row to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Stored data could not be understood.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// A user together with their password hash, for sign-in.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    /// The user.
+    pub user: User,
+    /// The stored password hash, if the user has a password.
+    pub password_hash: Option<String>,
+}
+
+/// A query over the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only events about this user.
+    pub user_id: Option<UserId>,
+    /// Only events at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Only events before this time.
+    pub until: Option<OffsetDateTime>,
+    /// At most this many (newest first); 0 means 100.
+    pub limit: u32,
+}
+
+/// Persistent state. Every method is one atomic intent.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // ---- users ----
+    /// Creates a user; `Conflict("username")`/`Conflict("email")` when taken.
+    async fn create_user(&self, user: &NewUser, now: OffsetDateTime) -> Result<User, StoreError>;
+    /// Finds a user by id.
+    async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Finds a user and their password hash by canonical username or canonical e-mail.
+    async fn find_user_credentials_by_login(&self, canonical_login: &str) -> Result<Option<UserCredentials>, StoreError>;
+    /// Finds a user's password hash.
+    async fn find_password_hash(&self, id: UserId) -> Result<Option<String>, StoreError>;
+    /// Lists users ordered by id, after `after`.
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
+    /// Changes a user's profile.
+    async fn update_user(&self, id: UserId, update: &UserUpdate, now: OffsetDateTime) -> Result<User, StoreError>;
+    /// Disables (and ends every session of) or enables a user, atomically.
+    async fn set_user_disabled(&self, id: UserId, disabled: bool, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Deletes a user and everything that hangs off them.
+    async fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
+    /// Replaces `old_hash` by `new_hash` only if it is still the stored one (login re-hash).
+    async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<bool, StoreError>;
+    /// Sets a new password and ends every session of the user except `keep_session`, atomically.
+    async fn change_password(
+        &self,
+        id: UserId,
+        new_hash: &str,
+        keep_session: Option<&TokenHash>,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+    /// Grants a role.
+    async fn add_user_role(&self, id: UserId, role: &str) -> Result<(), StoreError>;
+    /// Whether any enabled user holds `role`.
+    async fn any_user_with_role(&self, role: &str) -> Result<bool, StoreError>;
+
+    // ---- sessions ----
+    /// Stores a new session.
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// Finds a session by the hash of its id.
+    async fn find_session(&self, id_hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+    /// Records use of a session.
+    async fn touch_session(
+        &self,
+        id_hash: &TokenHash,
+        last_seen_at: OffsetDateTime,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Ends a session by the hash of its id; returns the ended session.
+    async fn delete_session(&self, id_hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+    /// Ends one of a user's sessions by its public handle; false if it was not theirs.
+    async fn delete_user_session(&self, user_id: UserId, handle: SessionHandle) -> Result<bool, StoreError>;
+    /// Ends every session of a user.
+    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError>;
+    /// A user's sessions, newest first.
+    async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError>;
+    /// Deletes sessions past their absolute expiry or idle since before `idle_cutoff`.
+    async fn delete_expired_sessions(&self, now: OffsetDateTime, idle_cutoff: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // ---- first-administrator setup ----
+    /// Replaces any setup token by this one.
+    async fn replace_setup_token(&self, hash: &TokenHash, expires_at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Uses up a setup token: true exactly once, and only before it expires.
+    async fn consume_setup_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Whether a setup token is valid (without using it).
+    async fn setup_token_valid(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    // ---- audit ----
+    /// Appends an audit event.
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Reads audit events, newest first.
+    async fn find_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+}

@@ -1,0 +1,166 @@
+//! Connecting to SQLite or PostgreSQL, and the few things that differ between them: pool
+//! shapes, pragmas, how a write transaction begins, and error classification.
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Database, Postgres, Sqlite, Transaction};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+use tessera_core::store::StoreError;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server.
+    Postgres(String),
+}
+
+impl DatabaseKind {
+    /// Parses `sqlite://PATH`, `sqlite:PATH`, `postgres://…` or `postgresql://…`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let path = rest.split('?').next().unwrap_or(rest);
+            if path.is_empty() {
+                return Err("the SQLite URL names no file".into());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        Err(format!(
+            "unsupported database URL {:?}: use sqlite://PATH or postgres://…",
+            url.split('@').next_back().unwrap_or(url)
+        ))
+    }
+}
+
+/// Pool sizes and timeouts.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Largest PostgreSQL pool, or SQLite reader pool.
+    pub max_connections: u32,
+    /// How long to wait for a connection or a lock.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self {
+            max_connections: u32::try_from(cores * 4).unwrap_or(8).clamp(4, 32),
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub(crate) enum Pools {
+    Sqlite { write: SqlitePool, read: SqlitePool },
+    Postgres(PgPool),
+}
+
+pub(crate) async fn connect(kind: &DatabaseKind, opts: &ConnectOptions) -> Result<Pools, StoreError> {
+    match kind {
+        DatabaseKind::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            let base = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: an acknowledged write survives a crash or power loss.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(opts.acquire_timeout)
+                .statement_cache_capacity(256);
+            // One writer: SQLite serialises writes anyway; a single connection avoids
+            // SQLITE_BUSY between our own writers. Readers run concurrently under WAL.
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(base.clone())
+                .await
+                .map_err(db)?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections)
+                .min_connections(1)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(base.read_only(true))
+                .await
+                .map_err(db)?;
+            Ok(Pools::Sqlite { write, read })
+        }
+        DatabaseKind::Postgres(url) => {
+            let options = PgConnectOptions::from_str(url).map_err(db)?.statement_cache_capacity(256);
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(options)
+                .await
+                .map_err(db)?;
+            Ok(Pools::Postgres(pool))
+        }
+    }
+}
+
+/// How each backend begins a transaction that will write.
+pub(crate) trait WritePool {
+    type Db: Database;
+    async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>, StoreError>;
+}
+
+impl WritePool for SqlitePool {
+    type Db = Sqlite;
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        // IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+        // writes fails with SQLITE_BUSY without waiting when another process (the CLI) writes.
+        self.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    }
+}
+
+impl WritePool for PgPool {
+    type Db = Postgres;
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.begin().await.map_err(db)
+    }
+}
+
+/// Maps a database error, naming the unique value when a unique constraint refused a write.
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(ref d) = e {
+        if d.is_unique_violation() {
+            let text = format!("{} {}", d.constraint().unwrap_or(""), d.message());
+            for (needle, what) in [("email", "email"), ("username", "username"), ("handle", "session"), ("id", "id")] {
+                if text.contains(needle) {
+                    return StoreError::Conflict(what);
+                }
+            }
+            return StoreError::Conflict("value");
+        }
+    }
+    StoreError::Database(e.to_string())
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool: the reader pool for `read`, the
+/// writer for `write` (PostgreSQL has one pool for both). The body is the same SQL for both.
+macro_rules! on_db {
+    ($self:expr, read, |$pool:ident| $body:expr) => {
+        match &$self.pools {
+            $crate::backend::Pools::Sqlite { read: $pool, .. } => $body,
+            $crate::backend::Pools::Postgres($pool) => $body,
+        }
+    };
+    ($self:expr, write, |$pool:ident| $body:expr) => {
+        match &$self.pools {
+            $crate::backend::Pools::Sqlite { write: $pool, .. } => $body,
+            $crate::backend::Pools::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;

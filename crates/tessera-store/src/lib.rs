@@ -1,0 +1,13 @@
+//! The only crate with SQL. [`SqlStore`] implements `tessera_core::store::Store` for SQLite
+//! (the default: WAL, `synchronous=FULL`, one writer connection, `BEGIN IMMEDIATE`) and
+//! PostgreSQL from the same SQL text. Backend differences live in [`backend`] and in the two
+//! migration directories; every query is written once, with `$n` placeholders, which both
+//! SQLite and PostgreSQL accept.
+
+mod backend;
+mod migrate;
+mod rows;
+mod store;
+
+pub use backend::{ConnectOptions, DatabaseKind};
+pub use store::SqlStore;

@@ -1,0 +1,79 @@
+//! Forward-only migrations, embedded in the binary and applied at start, each in its own
+//! transaction. A small runner of our own (instead of `sqlx::migrate!`) because the two
+//! backends need different DDL and the macro would need `sqlx`'s compile-time machinery.
+
+use crate::backend::{Pools, WritePool, db};
+use tessera_core::store::StoreError;
+
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+pub(crate) async fn run(pools: &Pools, now_unix: i64) -> Result<Vec<i64>, StoreError> {
+    let mut applied = Vec::new();
+    match pools {
+        Pools::Sqlite { write, .. } => {
+            sqlx::raw_sql(CREATE_TABLE).execute(write).await.map_err(db)?;
+            for m in MIGRATIONS {
+                let mut tx = write.begin_write().await?;
+                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM tessera_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                if done.is_none() {
+                    sqlx::raw_sql(m.sqlite).execute(&mut *tx).await.map_err(db)?;
+                    sqlx::query("INSERT INTO tessera_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                        .bind(m.version)
+                        .bind(m.name)
+                        .bind(now_unix)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    applied.push(m.version);
+                }
+                tx.commit().await.map_err(db)?;
+            }
+        }
+        Pools::Postgres(pool) => {
+            let mut tx = pool.begin_write().await?;
+            // One node migrates at a time; the others wait, then find nothing to do.
+            sqlx::query("SELECT pg_advisory_xact_lock(7317001)").execute(&mut *tx).await.map_err(db)?;
+            sqlx::raw_sql(CREATE_TABLE).execute(&mut *tx).await.map_err(db)?;
+            for m in MIGRATIONS {
+                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM tessera_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                if done.is_none() {
+                    sqlx::raw_sql(m.postgres).execute(&mut *tx).await.map_err(db)?;
+                    sqlx::query("INSERT INTO tessera_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                        .bind(m.version)
+                        .bind(m.name)
+                        .bind(now_unix)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    applied.push(m.version);
+                }
+            }
+            tx.commit().await.map_err(db)?;
+        }
+    }
+    Ok(applied)
+}
+

@@ -1,0 +1,168 @@
+//! Test support: a fresh database per test on SQLite or PostgreSQL, a macro that runs one
+//! test body against both backends, a controllable clock, and small fixtures.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use tessera_core::accounts::{Accounts, PasswordRules};
+use tessera_core::clock::{Clock, ManualClock, SharedClock};
+use tessera_core::password::{ArgonCost, PasswordHasher};
+use tessera_core::session::SessionPolicy;
+use tessera_core::store::Store;
+use tessera_store::{ConnectOptions, SqlStore};
+use time::OffsetDateTime;
+
+pub use tessera_core;
+pub use tessera_store;
+
+/// The PostgreSQL server tests use: `TESSERA_TEST_POSTGRES_URL`, default the local server.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TESSERA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// A fresh, migrated database that is removed when dropped.
+pub struct TestDb {
+    /// The store, migrated.
+    pub store: Arc<SqlStore>,
+    /// The URL it was opened with (to open it again, e.g. from a spawned server).
+    pub url: String,
+    /// Which backend.
+    pub backend: Backend,
+    _cleanup: Cleanup,
+}
+
+/// What a test database leaves behind to remove.
+pub enum Cleanup {
+    Dir(PathBuf),
+    PgDatabase(String),
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb").field("url", &self.url).finish()
+    }
+}
+
+/// A unique scratch directory under the system temp dir.
+pub fn scratch_dir(tag: &str) -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tessera-{tag}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+impl TestDb {
+    /// A fresh database on `backend`.
+    pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+        let (url, cleanup) = Self::fresh_url(backend).await?;
+        let store = SqlStore::connect(&url, &ConnectOptions::default()).await?;
+        store.migrate(OffsetDateTime::now_utc()).await?;
+        Ok(Self { store: Arc::new(store), url, backend, _cleanup: cleanup })
+    }
+
+    /// Creates an empty database and returns its URL, without connecting to it.
+    pub async fn fresh_url(backend: Backend) -> anyhow::Result<(String, CleanupGuard)> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = scratch_dir("db")?;
+                let url = format!("sqlite://{}", dir.join("tessera.db").display());
+                Ok((url, Cleanup::Dir(dir)))
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let admin = postgres_admin_url();
+                let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+                conn.close().await?;
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
+                Ok((format!("{base}/{name}"), Cleanup::PgDatabase(name)))
+            }
+        }
+    }
+
+    /// The store as the trait object the core uses.
+    pub fn dyn_store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+}
+
+/// What to remove when a test database is dropped.
+pub type CleanupGuard = Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::PgDatabase(name) => {
+                let name = name.clone();
+                // Drop runs inside the test's runtime; use a thread with its own runtime.
+                let _ = std::thread::spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                    rt.block_on(async move {
+                        use sqlx::Connection;
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                                .execute(&mut conn)
+                                .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// A clock at a fixed, realistic instant.
+pub fn manual_clock() -> ManualClock {
+    ManualClock::new(OffsetDateTime::now_utc())
+}
+
+/// A password hasher with low cost, for tests that do not measure hashing.
+pub fn cheap_hasher() -> PasswordHasher {
+    #[allow(clippy::expect_used)]
+    PasswordHasher::new(ArgonCost { memory_kib: 1024, iterations: 1, parallelism: 1 }, 4).expect("valid parameters")
+}
+
+/// Account flows over `store` with a cheap hasher and the given clock.
+pub fn accounts(store: Arc<dyn Store>, clock: impl Clock) -> Accounts {
+    let clock: SharedClock = Arc::new(clock);
+    Accounts::new(store, cheap_hasher(), clock, SessionPolicy::default(), PasswordRules::default())
+}
+
+/// Runs each named `async fn NAME(db: TestDb)` against a fresh SQLite database and a fresh
+/// PostgreSQL database, as `sqlite::NAME` and `postgres::NAME`. Neither is ever skipped:
+/// if PostgreSQL is unreachable the test fails.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::TestDb::new($crate::Backend::Sqlite).await.expect("fresh SQLite database");
+                    super::$name(db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::TestDb::new($crate::Backend::Postgres).await.expect("fresh PostgreSQL database");
+                    super::$name(db).await;
+                }
+            )*
+        }
+    };
+}

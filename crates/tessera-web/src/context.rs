@@ -1,0 +1,192 @@
+//! Request context: the client's IP (trusting `X-Forwarded-For` only from configured
+//! proxies, taking the rightmost untrusted hop), user agent, cookies, signed-in user, and
+//! form extraction whose failures become error pages.
+
+use crate::AppState;
+use crate::error::PageError;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::request::Parts;
+use http::{HeaderMap, header};
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
+use tessera_core::accounts::Authenticated;
+use tessera_core::secret::SecretToken;
+use tessera_core::session::RequestContext;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "tessera_session";
+
+/// Resolves the client IP: the peer, or, when the peer is a trusted proxy, the rightmost
+/// `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let peer = peer?;
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(v) = value.to_str() else { return Some(peer) };
+        for part in v.split(',') {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) => hops.push(ip),
+                Err(_) => return Some(peer),
+            }
+        }
+    }
+    Some(hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer))
+}
+
+/// Reads one cookie from the request headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// A `Set-Cookie` value: host-only (no `Domain`), `Path=/`, `HttpOnly`, `SameSite=Lax`,
+/// `Secure` when served over https. `max_age` 0 deletes the cookie.
+pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> String {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    c
+}
+
+/// The request's client context.
+#[derive(Debug, Clone)]
+pub struct Client(pub RequestContext);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let ip = client_ip(peer, &parts.headers, &state.config().trusted_proxies);
+        let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+        Ok(Client(RequestContext::new(ip, ua)))
+    }
+}
+
+/// The signed-in user; requests without a live session are sent to the login page.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub Authenticated);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Client(ctx) = Client::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
+        let to_login = || {
+            let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/account");
+            let target = if parts.method == http::Method::GET { target } else { "/account" };
+            Redirect::to(&format!("/login?return_to={}", urlencode(target))).into_response()
+        };
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE).and_then(SecretToken::from_client) else {
+            return Err(to_login());
+        };
+        match state.accounts().authenticate(&token, &ctx).await {
+            Ok(a) => Ok(SignedIn(a)),
+            Err(tessera_core::CoreError::Unauthenticated) => Err(to_login()),
+            Err(e) => Err(PageError::from(e).into_response()),
+        }
+    }
+}
+
+/// Percent-encodes a query parameter value.
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).map(|q| q.trim_start_matches('=').to_owned()).unwrap_or_default()
+}
+
+/// Only local paths are accepted as `return_to`, so the login page is no open redirect.
+pub fn safe_return_to(raw: Option<&str>) -> String {
+    match raw {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && p.len() <= 4096
+            && !p.chars().any(|c| c.is_control()) =>
+        {
+            p.to_owned()
+        }
+        _ => "/account".to_owned(),
+    }
+}
+
+/// A URL-encoded form whose failures (wrong content type, unknown or missing fields,
+/// invalid UTF-8, too large) are answered with an error page, not a bare rejection.
+#[derive(Debug)]
+pub struct PageForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(PageForm(v)),
+            Err(rejection) => Err(match rejection.status() {
+                http::StatusCode::PAYLOAD_TOO_LARGE => PageError::TooLarge,
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE => PageError::UnsupportedMediaType,
+                _ => PageError::BadRequest("The form could not be read. Reload the page and try again."),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_from_untrusted_peers() {
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(client_ip(Some(peer), &headers(&["1.2.3.4"]), &[]), Some(peer));
+    }
+
+    #[test]
+    fn rightmost_untrusted_hop_wins_behind_a_trusted_proxy() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let h = headers(&["6.6.6.6, 198.51.100.7", "10.0.0.5"]);
+        assert_eq!(client_ip(Some(peer), &h, &trusted), Some("198.51.100.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn return_to_accepts_only_local_paths() {
+        assert_eq!(safe_return_to(Some("/authorize?x=1")), "/authorize?x=1");
+        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", ""] {
+            assert_eq!(safe_return_to(Some(bad)), "/account");
+        }
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; tessera_session=abc; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "missing"), None);
+    }
+
+    #[test]
+    fn session_cookie_attributes() {
+        let c = set_cookie(SESSION_COOKIE, "v", true, None);
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Secure") && !c.contains("Domain"));
+        assert!(!set_cookie(SESSION_COOKIE, "v", false, None).contains("Secure"));
+    }
+}

@@ -1,0 +1,102 @@
+//! The only crate that knows HTTP: the router, thin handlers, server-rendered pages, request
+//! context (client IP behind trusted proxies, cookies, CSRF), security headers, and the one
+//! mapping from errors to HTTP responses ([`error`]).
+
+pub mod context;
+pub mod csrf;
+pub mod error;
+mod pages;
+pub mod security;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use ipnet::IpNet;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_core::accounts::Accounts;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// Largest request body accepted by any page (forms are small).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the web layer needs to know, validated once at start.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The issuer URL (scheme, host, port): `https` makes cookies `Secure` and adds HSTS.
+    pub issuer: String,
+    /// Whether people may create their own accounts.
+    pub signup_enabled: bool,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies).
+    pub trusted_proxies: Vec<IpNet>,
+    /// Key for CSRF tokens (derived from the server's secret key).
+    pub csrf_key: [u8; 32],
+    /// Minimum password length shown in hints.
+    pub min_password_chars: usize,
+    /// How long a request may take before it is answered with 408.
+    pub request_timeout: Duration,
+}
+
+impl WebConfig {
+    /// Whether the issuer is served over TLS.
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    accounts: Accounts,
+    config: WebConfig,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("config", &self.inner.config.issuer).finish()
+    }
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(accounts: Accounts, config: WebConfig) -> Self {
+        Self { inner: Arc::new(Inner { accounts, config }) }
+    }
+    /// The account flows.
+    pub fn accounts(&self) -> &Accounts {
+        &self.inner.accounts
+    }
+    /// The web configuration.
+    pub fn config(&self) -> &WebConfig {
+        &self.inner.config
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.config().request_timeout;
+    Router::new()
+        .route("/", get(pages::account::root))
+        .route("/login", get(pages::login::show).post(pages::login::submit))
+        .route("/logout", post(pages::login::logout))
+        .route("/signup", get(pages::signup::show).post(pages::signup::submit))
+        .route("/setup", get(pages::setup::show).post(pages::setup::submit))
+        .route("/account", get(pages::account::show))
+        .route("/account/password", post(pages::account::change_password))
+        .route("/account/sessions/{handle}/end", post(pages::account::end_session))
+        .route("/healthz", get(pages::health::healthz))
+        .route("/readyz", get(pages::health::readyz))
+        .route("/static/tessera.css", get(pages::assets::stylesheet))
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .with_state(state)
+}

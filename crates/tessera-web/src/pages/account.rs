@@ -1,0 +1,146 @@
+//! The signed-in user's account page: profile, sessions (end any), password change.
+
+use crate::AppState;
+use crate::context::{Client, PageForm, SignedIn};
+use crate::csrf;
+use crate::error::PageError;
+use crate::pages::login::CsrfOnly;
+use crate::pages::{render, see_other};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::StatusCode;
+use serde::Deserialize;
+use tessera_core::CoreError;
+use tessera_core::accounts::Authenticated;
+use tessera_core::ids::SessionHandle;
+use tessera_core::secret::Password;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+struct SessionRow {
+    handle: String,
+    device: String,
+    ip: String,
+    last_seen: String,
+    last_seen_iso: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    username: &'a str,
+    email: Option<&'a str>,
+    display_name: Option<&'a str>,
+    sessions: Vec<SessionRow>,
+    csrf: String,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    min_password: usize,
+}
+
+/// `GET /`.
+pub async fn root() -> Redirect {
+    Redirect::to("/account")
+}
+
+/// Query of `GET /account`.
+#[derive(Debug, Deserialize)]
+pub struct AccountQuery {
+    done: Option<String>,
+}
+
+async fn account_page(
+    state: &AppState,
+    who: &Authenticated,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Result<Response, PageError> {
+    let sessions = state.accounts().list_sessions(who.user.id).await?;
+    let fmt = format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    let rows = sessions
+        .iter()
+        .map(|s| SessionRow {
+            handle: s.handle.to_string(),
+            device: s.device(),
+            ip: s.ip.clone().unwrap_or_else(|| "unknown".into()),
+            last_seen: s.last_seen_at.format(fmt).unwrap_or_default(),
+            last_seen_iso: s.last_seen_at.format(&Rfc3339).unwrap_or_default(),
+            current: s.handle == who.session.handle,
+        })
+        .collect();
+    let page = AccountPage {
+        username: who.user.username.as_str(),
+        email: who.user.email.as_ref().map(|e| e.as_str()),
+        display_name: who.user.display_name.as_ref().map(|n| n.as_str()),
+        sessions: rows,
+        csrf: csrf::session_token(&state.config().csrf_key, who),
+        notice,
+        error,
+        min_password: state.config().min_password_chars,
+    };
+    Ok(render(status, &page, &[]))
+}
+
+/// `GET /account`.
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    Query(q): Query<AccountQuery>,
+) -> Result<Response, PageError> {
+    let notice = match q.done.as_deref() {
+        Some("session_ended") => Some("The session has been ended."),
+        Some("password_changed") => Some("Your password has been changed. Your other sessions have been signed out."),
+        _ => None,
+    };
+    account_page(&state, &who, StatusCode::OK, notice, None).await
+}
+
+/// `POST /account/sessions/{handle}/end`.
+pub async fn end_session(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    Client(ctx): Client,
+    Path(handle): Path<String>,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    if !csrf::verify_session(&state.config().csrf_key, &who, &form.csrf_token) {
+        return Err(PageError::Forbidden("This form has expired. Reload the page and try again."));
+    }
+    let handle: SessionHandle = handle.parse().map_err(|_| PageError::NotFound)?;
+    match state.accounts().end_session(&who, handle, &ctx).await {
+        Ok(()) => Ok(see_other("/account?done=session_ended", &[])),
+        Err(CoreError::NotFound) => Ok(see_other("/account", &[])),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Form of `POST /account/password`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordForm {
+    csrf_token: String,
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /account/password`.
+pub async fn change_password(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    Client(ctx): Client,
+    PageForm(form): PageForm<PasswordForm>,
+) -> Result<Response, PageError> {
+    if !csrf::verify_session(&state.config().csrf_key, &who, &form.csrf_token) {
+        return Err(PageError::Forbidden("This form has expired. Reload the page and try again."));
+    }
+    let current = Password::new(form.current_password);
+    let new = Password::new(form.new_password);
+    match state.accounts().change_password(&who, &current, &new, &ctx).await {
+        Ok(_) => Ok(see_other("/account?done=password_changed", &[])),
+        Err(CoreError::Invalid(msg)) => account_page(&state, &who, StatusCode::BAD_REQUEST, None, Some(&msg)).await,
+        Err(e) => Ok(PageError::from(e).into_response()),
+    }
+}

@@ -1,0 +1,178 @@
+//! Wiring: [`Application::build`] opens the store, migrates, builds the core flows and the
+//! router, and binds the listener; [`Application::run_until_stopped`] serves (plain HTTP or
+//! TLS) until the shutdown future resolves, then drains in-flight requests.
+
+use crate::config::Config;
+use anyhow::Context;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_core::accounts::{Accounts, PasswordRules};
+use tessera_core::clock::{SharedClock, SystemClock};
+use tessera_core::password::PasswordHasher;
+use tessera_core::session::SessionPolicy;
+use tessera_store::{ConnectOptions, SqlStore};
+use tessera_web::{AppState, WebConfig};
+
+/// Number of cores, bounding concurrent password hashes.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// Opens and migrates the database the configuration names.
+pub async fn open_store(config: &Config, clock: &SharedClock) -> anyhow::Result<Arc<SqlStore>> {
+    let mut opts = ConnectOptions::default();
+    if let Some(n) = config.max_connections {
+        opts.max_connections = n;
+    }
+    let store = SqlStore::connect(&config.database_url, &opts)
+        .await
+        .with_context(|| "cannot open the database".to_string())?;
+    store.migrate(clock.now()).await.context("cannot migrate the database")?;
+    Ok(Arc::new(store))
+}
+
+/// Builds the account flows from the configuration.
+pub fn accounts(config: &Config, store: Arc<SqlStore>, clock: SharedClock) -> anyhow::Result<Accounts> {
+    let hasher = PasswordHasher::new(config.argon, cores())?;
+    let policy = SessionPolicy {
+        idle_timeout: time::Duration::try_from(config.idle_timeout)?,
+        absolute_timeout: time::Duration::try_from(config.absolute_timeout)?,
+        ..SessionPolicy::default()
+    };
+    let rules = PasswordRules { min_chars_single_factor: config.min_password, ..PasswordRules::default() };
+    Ok(Accounts::new(store, hasher, clock, policy, rules))
+}
+
+/// A built, bound, not yet serving application.
+pub struct Application {
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    issuer: String,
+    state: AppState,
+    store: Arc<SqlStore>,
+    tls: Option<RustlsConfig>,
+    header_read_timeout: Duration,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("addr", &self.addr).field("issuer", &self.issuer).finish()
+    }
+}
+
+impl Application {
+    /// Opens the store, builds everything and binds the listen address (port 0 picks one).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let clock: SharedClock = Arc::new(SystemClock);
+        let store = open_store(&config, &clock).await?;
+        let master = crate::keys::load_or_create(config.secret_key, &config.data_dir)?;
+        let accounts = accounts(&config, store.clone(), clock)?;
+
+        let listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let issuer = config.issuer_for(addr);
+
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(
+                RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .with_context(|| format!("cannot load TLS certificate {} and key {}", cert.display(), key.display()))?,
+            ),
+            None => None,
+        };
+        let web = WebConfig {
+            issuer: issuer.clone(),
+            signup_enabled: config.signup_enabled,
+            trusted_proxies: config.trusted_proxies.clone(),
+            csrf_key: crate::keys::derive(&master, "csrf")?,
+            min_password_chars: config.min_password,
+            request_timeout: config.request_timeout,
+        };
+        let state = AppState::new(accounts, web);
+        Ok(Self { listener, addr, issuer, state, store, tls, header_read_timeout: config.header_read_timeout })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The issuer URL.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The account flows (for printing the setup link).
+    pub fn accounts(&self) -> &Accounts {
+        self.state.accounts()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and drains for up to 10 s.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let app = tessera_web::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let handle: Handle<SocketAddr> = Handle::new();
+        let on_signal = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+            on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        let purge = tokio::spawn(purge_sessions(self.state.accounts().clone()));
+        let result = match self.tls {
+            Some(tls) => {
+                let mut server = axum_server::from_tcp_rustls(self.listener, tls)?.handle(handle);
+                server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(self.header_read_timeout);
+                server.serve(app).await
+            }
+            None => {
+                let mut server = axum_server::from_tcp(self.listener)?.handle(handle);
+                server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(self.header_read_timeout);
+                server.serve(app).await
+            }
+        };
+        purge.abort();
+        self.store.close().await;
+        result.context("server failed")
+    }
+}
+
+/// Deletes timed-out sessions every ten minutes.
+async fn purge_sessions(accounts: Accounts) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match accounts.purge_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "expired sessions deleted"),
+            Err(e) => tracing::warn!(error = %e, "expired sessions could not be deleted"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

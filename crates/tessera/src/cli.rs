@@ -1,0 +1,249 @@
+//! Command-line interface (SPEC §2). Each administrative command prints one JSON object on
+//! stdout, or exits non-zero with a message on stderr. Commands use the same configuration
+//! as `serve` and work while the server runs (SQLite WAL + busy timeout; PostgreSQL).
+
+use crate::app::{accounts, open_store};
+use crate::config::Config;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tessera_core::accounts::{Accounts, CreateUser};
+use tessera_core::clock::{SharedClock, SystemClock};
+use tessera_core::secret::Password;
+use tessera_core::session::RequestContext;
+use tessera_core::store::AuditQuery;
+use tessera_core::user::User;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Tessera: identity provider and authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+pub struct Cli {
+    /// TOML configuration file (environment variables win over it).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `tessera user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create(CreateArgs),
+    /// Create users from JSON lines on stdin: {"username", "email"?, "name"?, "password_hash"}
+    /// with Argon2 PHC, bcrypt or PBKDF2-SHA256 hashes (upgraded to Argon2id at next sign-in).
+    Import,
+    /// Show a user.
+    Show(Which),
+    /// List users.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Disable a user and end their sessions.
+    Disable(Which),
+    /// Enable a disabled user.
+    Enable(Which),
+    /// Delete a user.
+    Delete(Which),
+    /// Set a user's password from stdin; ends their sessions.
+    SetPassword(Which),
+    /// End every session of a user.
+    EndSessions(Which),
+}
+
+/// Arguments of `tessera user create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Username.
+    #[arg(long)]
+    pub username: String,
+    /// E-mail address.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Grant a role (repeatable), e.g. `admin`.
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+}
+
+/// Names a user by username/e-mail or id.
+#[derive(Debug, Args)]
+pub struct Which {
+    /// Username or e-mail.
+    #[arg(long, conflicts_with = "id", required_unless_present = "id")]
+    pub username: Option<String>,
+    /// User id.
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+/// `tessera audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit events, newest first.
+    List {
+        /// Only events about this user (username or e-mail).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "email": u.email,
+        "name": u.display_name,
+        "disabled": u.disabled,
+        "roles": u.roles,
+        "created_at": u.created_at.format(&Rfc3339).unwrap_or_default(),
+    })
+}
+
+fn read_stdin_line() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
+    let line = s.lines().next().unwrap_or("").to_owned();
+    if line.is_empty() {
+        bail!("no password on stdin");
+    }
+    Ok(line)
+}
+
+async fn find(accounts: &Accounts, which: &Which) -> anyhow::Result<User> {
+    let found = match (&which.id, &which.username) {
+        (Some(id), _) => accounts.find_user(id.parse().context("--id is not a user id")?).await,
+        (None, Some(name)) => accounts.find_user_by_login(name).await,
+        (None, None) => bail!("name a user with --username or --id"),
+    };
+    found.map_err(|e| match e {
+        tessera_core::CoreError::NotFound => anyhow::anyhow!("no such user"),
+        other => other.into(),
+    })
+}
+
+fn parse_time(s: &Option<String>, what: &str) -> anyhow::Result<Option<OffsetDateTime>> {
+    s.as_deref()
+        .map(|t| OffsetDateTime::parse(t, &Rfc3339).with_context(|| format!("--{what}: expected an RFC 3339 time")))
+        .transpose()
+}
+
+/// Runs an administrative command and returns the JSON object to print.
+pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Value> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = open_store(config, &clock).await?;
+    let accounts = accounts(config, store.clone(), clock)?;
+    let ctx = RequestContext::new(None, Some("tessera-cli"));
+    let out = match command {
+        Command::Serve => bail!("serve is not an administrative command"),
+        Command::User(UserCommand::Create(a)) => {
+            let password = if a.password_stdin { Some(Password::new(read_stdin_line()?)) } else { None };
+            let u = accounts
+                .create_user(CreateUser { username: a.username, email: a.email, display_name: a.name, password, roles: a.roles }, &ctx)
+                .await?;
+            json!({"id": u.id, "username": u.username})
+        }
+        Command::User(UserCommand::Import) => {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).context("cannot read stdin")?;
+            let mut created = Vec::new();
+            for (n, line) in input.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                #[derive(serde::Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Line {
+                    username: String,
+                    email: Option<String>,
+                    name: Option<String>,
+                    password_hash: String,
+                }
+                let l: Line = serde_json::from_str(line).with_context(|| format!("line {}: not a user object", n + 1))?;
+                let u = accounts
+                    .import_user(
+                        CreateUser { username: l.username, email: l.email, display_name: l.name, password: None, roles: vec![] },
+                        &l.password_hash,
+                        &ctx,
+                    )
+                    .await
+                    .with_context(|| format!("line {}", n + 1))?;
+                created.push(json!({"id": u.id, "username": u.username}));
+            }
+            json!({"imported": created.len(), "users": created})
+        }
+        Command::User(UserCommand::Show(w)) => user_json(&find(&accounts, &w).await?),
+        Command::User(UserCommand::List { limit }) => {
+            let users = accounts.list_users(None, limit).await?;
+            json!({"users": users.iter().map(user_json).collect::<Vec<_>>()})
+        }
+        Command::User(UserCommand::Disable(w)) => {
+            let u = find(&accounts, &w).await?;
+            accounts.set_disabled(u.id, true, &ctx).await?;
+            json!({"id": u.id, "username": u.username, "disabled": true})
+        }
+        Command::User(UserCommand::Enable(w)) => {
+            let u = find(&accounts, &w).await?;
+            accounts.set_disabled(u.id, false, &ctx).await?;
+            json!({"id": u.id, "username": u.username, "disabled": false})
+        }
+        Command::User(UserCommand::Delete(w)) => {
+            let u = find(&accounts, &w).await?;
+            accounts.delete_user(u.id, &ctx).await?;
+            json!({"id": u.id, "username": u.username, "deleted": true})
+        }
+        Command::User(UserCommand::SetPassword(w)) => {
+            let u = find(&accounts, &w).await?;
+            accounts.set_password(u.id, &Password::new(read_stdin_line()?), &ctx).await?;
+            json!({"id": u.id, "username": u.username, "password_changed": true})
+        }
+        Command::User(UserCommand::EndSessions(w)) => {
+            let u = find(&accounts, &w).await?;
+            let n = accounts.end_all_sessions(u.id, &ctx).await?;
+            json!({"id": u.id, "username": u.username, "sessions_ended": n})
+        }
+        Command::Audit(AuditCommand::List { user, since, until, limit }) => {
+            let user_id = match user {
+                Some(u) => Some(find(&accounts, &Which { username: Some(u), id: None }).await?.id),
+                None => None,
+            };
+            let q = AuditQuery { user_id, since: parse_time(&since, "since")?, until: parse_time(&until, "until")?, limit };
+            let events = accounts.audit_events(&q).await?;
+            json!({"events": events})
+        }
+    };
+    store.close().await;
+    Ok(out)
+}

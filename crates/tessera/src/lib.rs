@@ -1,0 +1,7 @@
+//! The Tessera binary's library half: configuration, wiring of store, core and web into an
+//! [`app::Application`], and the CLI commands. `main.rs` only parses arguments and calls in.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod keys;
