@@ -5,6 +5,7 @@ use crate::CoreError;
 use crate::audit::{AuditEvent, AuditKind, Auditor};
 use crate::clock::SharedClock;
 use crate::ids::{SessionHandle, UserId};
+use crate::oauth::provider::{SessionObserver, SessionsEnded};
 use crate::password::{PasswordHasher, Verification, is_supported_hash};
 use crate::secret::{Password, SecretToken, TokenHash};
 use crate::session::{NewSession, RequestContext, Session, SessionPolicy};
@@ -92,6 +93,7 @@ pub struct Accounts {
     audit: Auditor,
     policy: SessionPolicy,
     rules: PasswordRules,
+    observer: Option<Arc<dyn SessionObserver>>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -113,7 +115,20 @@ impl Accounts {
         rules: PasswordRules,
     ) -> Self {
         let audit = Auditor::new(store.clone(), clock.clone());
-        Self { store, hasher, clock, audit, policy, rules }
+        Self { store, hasher, clock, audit, policy, rules, observer: None }
+    }
+
+    /// Tells `observer` whenever sessions end (the OAuth provider revokes their grants and
+    /// sends back-channel logout tokens).
+    pub fn with_observer(mut self, observer: Arc<dyn SessionObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    async fn ended(&self, what: SessionsEnded) {
+        if let Some(o) = &self.observer {
+            o.sessions_ended(what).await;
+        }
     }
 
     /// The session policy.
@@ -266,6 +281,7 @@ impl Accounts {
     pub async fn logout(&self, token: &SecretToken, ctx: &RequestContext) -> Result<(), CoreError> {
         if let Some(s) = self.store.delete_session(&token.hash()).await? {
             self.audit.record(AuditKind::Logout, Some(s.user_id), ctx, json!({"session": s.handle})).await;
+            self.ended(SessionsEnded::One(s.user_id, s.handle)).await;
         }
         Ok(())
     }
@@ -286,6 +302,7 @@ impl Accounts {
         self.audit
             .record(AuditKind::SessionEnded, Some(who.user.id), ctx, json!({"session": handle, "by": "user"}))
             .await;
+        self.ended(SessionsEnded::One(who.user.id, handle)).await;
         Ok(())
     }
 
@@ -295,6 +312,7 @@ impl Accounts {
         self.audit
             .record(AuditKind::SessionEnded, Some(user_id), ctx, json!({"sessions": n, "by": "admin"}))
             .await;
+        self.ended(SessionsEnded::All(user_id, true)).await;
         Ok(n)
     }
 
@@ -319,6 +337,7 @@ impl Accounts {
         self.audit
             .record(AuditKind::PasswordChanged, Some(who.user.id), ctx, json!({"other_sessions_ended": ended}))
             .await;
+        self.ended(SessionsEnded::All(who.user.id, true)).await;
         Ok(ended)
     }
 
@@ -328,6 +347,7 @@ impl Accounts {
         let hash = self.hasher.hash(new).await?;
         self.store.change_password(user_id, &hash, None, self.clock.now()).await.map_err(conflict)?;
         self.audit.record(AuditKind::PasswordChanged, Some(user_id), ctx, json!({"by": "admin"})).await;
+        self.ended(SessionsEnded::All(user_id, true)).await;
         Ok(())
     }
 
@@ -363,6 +383,9 @@ impl Accounts {
         self.store.set_user_disabled(id, disabled, self.clock.now()).await.map_err(conflict)?;
         let kind = if disabled { AuditKind::UserDisabled } else { AuditKind::UserEnabled };
         self.audit.record(kind, Some(id), ctx, json!({})).await;
+        if disabled {
+            self.ended(SessionsEnded::All(id, true)).await;
+        }
         Ok(())
     }
 

@@ -6,6 +6,8 @@ pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod jose;
+pub mod oauth;
 pub mod password;
 pub mod secret;
 pub mod session;

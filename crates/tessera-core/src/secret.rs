@@ -60,7 +60,7 @@ impl PartialEq for SecretToken {
 impl Eq for SecretToken {}
 
 /// SHA-256 of a bearer secret: the only form in which the store keeps tokens.
-#[derive(Clone, Copy, Hash)]
+#[derive(Clone, Copy)]
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {

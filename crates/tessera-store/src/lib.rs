@@ -6,6 +6,7 @@
 
 mod backend;
 mod migrate;
+mod oauth;
 mod rows;
 mod store;
 

@@ -285,7 +285,7 @@ impl Store for SqlStore {
 
     async fn any_user_with_role(&self, role: &str) -> Result<bool, StoreError> {
         let found: Option<i64> = on_db!(self, read, |pool| {
-            sqlx::query_scalar("SELECT 1 FROM users WHERE disabled = FALSE AND (' ' || roles || ' ') LIKE $1 LIMIT 1")
+            sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM users WHERE disabled = FALSE AND (' ' || roles || ' ') LIKE $1 LIMIT 1")
                 .bind(format!("% {role} %"))
                 .fetch_optional(pool)
                 .await

@@ -88,3 +88,53 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     PageError::Internal("panic".into()).into_response()
 }
+
+/// An OAuth protocol error answered as RFC 6749 §5.2 JSON (or RFC 6750 for bearer
+/// endpoints). `invalid_client` is 401 with `WWW-Authenticate`; `server_error` is a 500
+/// whose cause is logged, not sent.
+#[derive(Debug)]
+pub struct OAuthResponse {
+    /// The error.
+    pub error: tessera_core::oauth::OAuthError,
+    /// Answer as a bearer-token resource (RFC 6750) rather than the token endpoint.
+    pub bearer: bool,
+}
+
+impl From<tessera_core::oauth::OAuthError> for OAuthResponse {
+    fn from(error: tessera_core::oauth::OAuthError) -> Self {
+        Self { error, bearer: false }
+    }
+}
+
+impl IntoResponse for OAuthResponse {
+    fn into_response(self) -> Response {
+        use tessera_core::oauth::OAuthError as E;
+        if let E::ServerError(cause) = &self.error {
+            tracing::error!(error = %cause, "internal error answering an OAuth request");
+        }
+        let status = match (&self.error, self.bearer) {
+            (E::InvalidClient(_), _) => StatusCode::UNAUTHORIZED,
+            (E::ServerError(_), _) => StatusCode::INTERNAL_SERVER_ERROR,
+            (E::InvalidToken(_), true) => StatusCode::UNAUTHORIZED,
+            (E::InsufficientScope(_), true) => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let body = serde_json::json!({"error": self.error.code(), "error_description": self.error.description()});
+        let mut res = (status, axum::Json(body)).into_response();
+        let h = res.headers_mut();
+        h.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+        h.insert(http::header::PRAGMA, http::HeaderValue::from_static("no-cache"));
+        let challenge = if self.bearer {
+            let desc = self.error.description().replace(['"', '\\'], "'");
+            Some(format!("Bearer realm=\"tessera\", error=\"{}\", error_description=\"{}\"", self.error.code(), desc))
+        } else if matches!(self.error, E::InvalidClient(_)) {
+            Some("Basic realm=\"tessera\"".to_owned())
+        } else {
+            None
+        };
+        if let Some(c) = challenge.and_then(|c| http::HeaderValue::from_str(&c).ok()) {
+            h.insert(http::header::WWW_AUTHENTICATE, c);
+        }
+        res
+    }
+}

@@ -5,6 +5,7 @@
 pub mod context;
 pub mod csrf;
 pub mod error;
+pub mod oauth;
 mod pages;
 pub mod security;
 
@@ -15,6 +16,7 @@ use ipnet::IpNet;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::accounts::Accounts;
+use tessera_core::oauth::provider::{Provider, paths};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -53,6 +55,7 @@ pub struct AppState {
 
 struct Inner {
     accounts: Accounts,
+    provider: Provider,
     config: WebConfig,
 }
 
@@ -64,8 +67,12 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// Builds the state.
-    pub fn new(accounts: Accounts, config: WebConfig) -> Self {
-        Self { inner: Arc::new(Inner { accounts, config }) }
+    pub fn new(accounts: Accounts, provider: Provider, config: WebConfig) -> Self {
+        Self { inner: Arc::new(Inner { accounts, provider, config }) }
+    }
+    /// The OAuth provider.
+    pub fn provider(&self) -> &Provider {
+        &self.inner.provider
     }
     /// The account flows.
     pub fn accounts(&self) -> &Accounts {
@@ -92,6 +99,18 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(pages::health::healthz))
         .route("/readyz", get(pages::health::readyz))
         .route("/static/tessera.css", get(pages::assets::stylesheet))
+        .route("/static/form_post.js", get(pages::assets::form_post_script))
+        .route("/.well-known/openid-configuration", get(oauth::resource::discovery))
+        .route("/.well-known/oauth-authorization-server", get(oauth::resource::discovery))
+        .route(paths::JWKS, get(oauth::resource::jwks))
+        .route(paths::AUTHORIZE, get(oauth::authorize::get).post(oauth::authorize::post))
+        .route("/oauth2/consent", post(oauth::authorize::consent))
+        .route(paths::TOKEN, post(oauth::token::token))
+        .route(paths::INTROSPECT, post(oauth::token::introspect))
+        .route(paths::REVOKE, post(oauth::token::revoke))
+        .route(paths::USERINFO, get(oauth::resource::userinfo).post(oauth::resource::userinfo))
+        .route(paths::END_SESSION, get(oauth::logout::get).post(oauth::logout::post))
+        .route("/oauth2/logout/confirm", post(oauth::logout::confirm))
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))

@@ -11,6 +11,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::accounts::{Accounts, PasswordRules};
+use tessera_core::jose::KeySealer;
+use tessera_core::oauth::keys::KeyRing;
+use tessera_core::oauth::provider::{Provider, ProviderConfig};
 use tessera_core::clock::{SharedClock, SystemClock};
 use tessera_core::password::PasswordHasher;
 use tessera_core::session::SessionPolicy;
@@ -33,6 +36,41 @@ pub async fn open_store(config: &Config, clock: &SharedClock) -> anyhow::Result<
         .with_context(|| "cannot open the database".to_string())?;
     store.migrate(clock.now()).await.context("cannot migrate the database")?;
     Ok(Arc::new(store))
+}
+
+/// Everything the server and the CLI run on.
+#[derive(Clone)]
+pub struct Services {
+    /// The database.
+    pub store: Arc<SqlStore>,
+    /// Account flows (told about ended sessions by the provider).
+    pub accounts: Accounts,
+    /// The OAuth provider.
+    pub provider: Provider,
+    /// The server's master key.
+    pub master_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Services")
+    }
+}
+
+/// Opens the store and builds the account flows and the provider for `issuer`.
+pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyhow::Result<Services> {
+    let store = open_store(config, &clock).await?;
+    let master_key = crate::keys::load_or_create(config.secret_key, &config.data_dir)?;
+    let sealer = KeySealer::new(&crate::keys::derive(&master_key, "signing-keys")?)?;
+    let keys = Arc::new(KeyRing::load_or_init(store.clone(), sealer, clock.now()).await.context("cannot load the signing keys")?);
+    let mut pc = ProviderConfig::new(issuer);
+    pc.access_token_ttl = time::Duration::try_from(config.access_token_ttl)?;
+    pc.id_token_ttl = time::Duration::try_from(config.id_token_ttl)?;
+    pc.refresh_token_ttl = time::Duration::try_from(config.refresh_token_ttl)?;
+    pc.resources = config.resources.clone();
+    let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc);
+    let accounts = accounts(config, store.clone(), clock)?.with_observer(Arc::new(provider.clone()));
+    Ok(Services { store, accounts, provider, master_key })
 }
 
 /// Builds the account flows from the configuration.
@@ -68,15 +106,12 @@ impl Application {
     /// Opens the store, builds everything and binds the listen address (port 0 picks one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let clock: SharedClock = Arc::new(SystemClock);
-        let store = open_store(&config, &clock).await?;
-        let master = crate::keys::load_or_create(config.secret_key, &config.data_dir)?;
-        let accounts = accounts(&config, store.clone(), clock)?;
-
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let issuer = config.issuer_for(addr);
+        let Services { store, accounts, provider, master_key: master } = services(&config, &issuer, clock).await?;
 
         let tls = match &config.tls {
             Some((cert, key)) => Some(
@@ -94,7 +129,7 @@ impl Application {
             min_password_chars: config.min_password,
             request_timeout: config.request_timeout,
         };
-        let state = AppState::new(accounts, web);
+        let state = AppState::new(accounts, provider, web);
         Ok(Self { listener, addr, issuer, state, store, tls, header_read_timeout: config.header_read_timeout })
     }
 
@@ -113,6 +148,11 @@ impl Application {
         self.state.accounts()
     }
 
+    /// The OAuth provider.
+    pub fn provider(&self) -> &Provider {
+        self.state.provider()
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting and drains for up to 10 s.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = tessera_web::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -124,6 +164,7 @@ impl Application {
             on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
         });
         let purge = tokio::spawn(purge_sessions(self.state.accounts().clone()));
+        let jobs = crate::jobs::spawn(self.state.provider().clone());
         let result = match self.tls {
             Some(tls) => {
                 let mut server = axum_server::from_tcp_rustls(self.listener, tls)?.handle(handle);
@@ -137,6 +178,7 @@ impl Application {
             }
         };
         purge.abort();
+        jobs.abort();
         self.store.close().await;
         result.context("server failed")
     }

@@ -2,7 +2,6 @@
 //! stdout, or exits non-zero with a message on stderr. Commands use the same configuration
 //! as `serve` and work while the server runs (SQLite WAL + busy timeout; PostgreSQL).
 
-use crate::app::{accounts, open_store};
 use crate::config::Config;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -11,6 +10,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tessera_core::accounts::{Accounts, CreateUser};
+use tessera_core::oauth::client::ClientRegistration;
 use tessera_core::clock::{SharedClock, SystemClock};
 use tessera_core::secret::Password;
 use tessera_core::session::RequestContext;
@@ -42,6 +42,74 @@ pub enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `tessera client …`.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and (for confidential clients) its secret, once.
+    Create(ClientArgs),
+    /// List clients.
+    List,
+    /// Delete a client and every grant it holds.
+    Delete {
+        /// The client id.
+        #[arg(long)]
+        client_id: String,
+    },
+}
+
+/// Arguments of `tessera client create`.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Display name (shown on the consent screen).
+    #[arg(long)]
+    pub name: String,
+    /// Redirect URI (repeatable; matched exactly).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URI (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE only).
+    #[arg(long)]
+    pub public: bool,
+    /// Grant type (repeatable; default authorization_code and refresh_token).
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// Allowed scope (repeatable; default openid profile email offline_access).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// First-party client: no consent screen.
+    #[arg(long)]
+    pub skip_consent: bool,
+    /// Back-channel logout URI.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Token endpoint authentication method.
+    #[arg(long)]
+    pub token_endpoint_auth_method: Option<String>,
+    /// ID token signing algorithm (EdDSA, ES256 or RS256; default EdDSA).
+    #[arg(long)]
+    pub id_token_signed_response_alg: Option<String>,
+    /// Public keys for private_key_jwt, as a JWKS JSON document.
+    #[arg(long)]
+    pub jwks: Option<String>,
+}
+
+/// `tessera keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Rotate every algorithm: the published next key starts signing, the active key retires.
+    Rotate,
+    /// List keys and their states.
+    List,
 }
 
 /// `tessera user …`.
@@ -123,6 +191,19 @@ pub enum AuditCommand {
     },
 }
 
+async fn keys_json(provider: &tessera_core::oauth::provider::Provider) -> anyhow::Result<Value> {
+    let keys = provider.keys().list().await?;
+    let fmt = |t: Option<OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
+    Ok(json!({"keys": keys.iter().map(|k| json!({
+        "kid": k.kid,
+        "alg": k.alg.as_str(),
+        "state": k.state.as_str(),
+        "created_at": fmt(Some(k.created_at)),
+        "activated_at": fmt(k.activated_at),
+        "retired_at": fmt(k.retired_at),
+    })).collect::<Vec<_>>()}))
+}
+
 fn user_json(u: &User) -> Value {
     json!({
         "id": u.id,
@@ -166,8 +247,10 @@ fn parse_time(s: &Option<String>, what: &str) -> anyhow::Result<Option<OffsetDat
 /// Runs an administrative command and returns the JSON object to print.
 pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Value> {
     let clock: SharedClock = Arc::new(SystemClock);
-    let store = open_store(config, &clock).await?;
-    let accounts = accounts(config, store.clone(), clock)?;
+    let services = crate::app::services(config, &config.issuer_for(config.listen), clock.clone()).await?;
+    let store = services.store.clone();
+    let accounts = services.accounts.clone();
+    let provider = services.provider.clone();
     let ctx = RequestContext::new(None, Some("tessera-cli"));
     let out = match command {
         Command::Serve => bail!("serve is not an administrative command"),
@@ -243,6 +326,40 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Valu
             let events = accounts.audit_events(&q).await?;
             json!({"events": events})
         }
+        Command::Client(ClientCommand::Create(a)) => {
+            let jwks = match a.jwks.as_deref() {
+                Some(j) => Some(serde_json::from_str::<Value>(j).context("--jwks is not JSON")?),
+                None => None,
+            };
+            let reg = ClientRegistration {
+                name: a.name,
+                redirect_uris: a.redirect_uris,
+                post_logout_redirect_uris: a.post_logout_redirect_uris,
+                public: a.public,
+                grant_types: a.grant_types,
+                scopes: a.scopes,
+                skip_consent: a.skip_consent,
+                backchannel_logout_uri: a.backchannel_logout_uri,
+                token_endpoint_auth_method: a.token_endpoint_auth_method,
+                id_token_signed_response_alg: a.id_token_signed_response_alg,
+                jwks,
+            };
+            let (client, secret) = provider.register_client(reg).await?;
+            match secret {
+                Some(s) => json!({"client_id": client.id, "client_secret": s}),
+                None => json!({"client_id": client.id}),
+            }
+        }
+        Command::Client(ClientCommand::List) => json!({"clients": provider.list_clients().await?}),
+        Command::Client(ClientCommand::Delete { client_id }) => {
+            provider.delete_client(&client_id).await?;
+            json!({"client_id": client_id, "deleted": true})
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            provider.keys().rotate(clock.now()).await?;
+            keys_json(&provider).await?
+        }
+        Command::Keys(KeysCommand::List) => keys_json(&provider).await?,
     };
     store.close().await;
     Ok(out)

@@ -44,6 +44,23 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// `[log]`.
     pub log: LogSettings,
+    /// `[oauth]`.
+    pub oauth: OAuthSettings,
+}
+
+/// `[oauth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthSettings {
+    /// Access token lifetime (default 5m).
+    pub access_token_ttl: Option<DurationSetting>,
+    /// ID token lifetime (default 5m).
+    pub id_token_ttl: Option<DurationSetting>,
+    /// Refresh token lifetime (default 30d).
+    pub refresh_token_ttl: Option<DurationSetting>,
+    /// API resource identifiers tokens may be issued for (RFC 8707 `resource`).
+    #[serde(deserialize_with = "string_list")]
+    pub resources: Vec<String>,
 }
 
 /// `[server]`.
@@ -283,6 +300,14 @@ pub struct Config {
     pub log_json: bool,
     /// Log filter.
     pub log_level: String,
+    /// Access token lifetime.
+    pub access_token_ttl: Duration,
+    /// ID token lifetime.
+    pub id_token_ttl: Duration,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl: Duration,
+    /// Registered API resources.
+    pub resources: Vec<String>,
 }
 
 impl Config {
@@ -361,6 +386,10 @@ impl Config {
             max_connections: s.database.max_connections,
             log_json,
             log_level: s.log.level.unwrap_or_else(|| "info".into()),
+            access_token_ttl: dur(s.oauth.access_token_ttl, 300),
+            id_token_ttl: dur(s.oauth.id_token_ttl, 300),
+            refresh_token_ttl: dur(s.oauth.refresh_token_ttl, 30 * 86_400),
+            resources: s.oauth.resources,
         })
     }
 

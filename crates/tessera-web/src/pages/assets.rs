@@ -9,3 +9,10 @@ const STYLESHEET: &str = include_str!("../../static/tessera.css");
 pub async fn stylesheet() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], STYLESHEET)
 }
+
+const FORM_POST_SCRIPT: &str = include_str!("../../static/form_post.js");
+
+/// The script that submits form_post responses.
+pub async fn form_post_script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], FORM_POST_SCRIPT)
+}

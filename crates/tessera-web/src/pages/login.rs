@@ -30,6 +30,7 @@ struct LoginPage<'a> {
 pub struct LoginQuery {
     return_to: Option<String>,
     signed_out: Option<String>,
+    login_hint: Option<String>,
 }
 
 /// The message for every failed sign-in, whatever the reason.
@@ -70,7 +71,8 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(q.return_to.as_deref());
     let notice = q.signed_out.as_ref().map(|_| "You have signed out.");
-    login_page(&state, &headers, StatusCode::OK, &return_to, "", None, notice)
+    let hint: String = q.login_hint.unwrap_or_default().chars().take(320).collect();
+    login_page(&state, &headers, StatusCode::OK, &return_to, &hint, None, notice)
 }
 
 /// Form of `POST /login`.

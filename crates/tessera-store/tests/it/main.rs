@@ -1,0 +1,12 @@
+//! Store conformance: every test runs against a fresh SQLite database and a fresh PostgreSQL
+//! database (`sqlite::<name>` and `postgres::<name>`), through the `Store` trait only.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod audit;
+mod flows;
+mod migrations;
+mod sessions;
+mod setup;
+mod support;
+mod users;

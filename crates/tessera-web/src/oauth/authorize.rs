@@ -1,0 +1,189 @@
+//! The authorization endpoint (GET and POST) and the consent screen.
+
+use crate::AppState;
+use crate::context::{Client, PageForm, SESSION_COOKIE, cookie, urlencode};
+use crate::csrf;
+use crate::error::{PageError, error_page};
+use crate::oauth::params::{self, Pairs};
+use crate::pages::{render, see_other};
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use tessera_core::accounts::Authenticated;
+use tessera_core::oauth::provider::{AuthorizationResponse, AuthorizeError, Interaction, ResponseMode, paths};
+use tessera_core::secret::SecretToken;
+use tessera_core::session::RequestContext;
+
+/// The signed-in user, if the request carries a live session.
+pub(crate) async fn current_session(state: &AppState, headers: &HeaderMap, ctx: &RequestContext) -> Result<Option<Authenticated>, PageError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE).and_then(SecretToken::from_client) else { return Ok(None) };
+    match state.accounts().authenticate(&token, ctx).await {
+        Ok(a) => Ok(Some(a)),
+        Err(tessera_core::CoreError::Unauthenticated) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPost<'a> {
+    action: &'a str,
+    params: &'a [(String, String)],
+}
+
+/// Delivers an authorization response to the client: a 303 with query parameters, or an
+/// auto-submitting form.
+pub(crate) fn deliver(resp: &AuthorizationResponse) -> Response {
+    match resp.mode {
+        ResponseMode::Query => {
+            let sep = if resp.redirect_uri.contains('?') { '&' } else { '?' };
+            see_other(&format!("{}{}{}", resp.redirect_uri, sep, params::encode(&resp.params)), &[])
+        }
+        ResponseMode::FormPost => render(StatusCode::OK, &FormPost { action: &resp.redirect_uri, params: &resp.params }, &[]),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    client_name: &'a str,
+    username: &'a str,
+    scopes: Vec<String>,
+    csrf: String,
+    request: String,
+    redirect_host: String,
+}
+
+fn describe_scope(s: &str) -> String {
+    match s {
+        "openid" => "Know who you are (your account id)".into(),
+        "profile" => "See your name and username".into(),
+        "email" => "See your e-mail address".into(),
+        "offline_access" => "Stay signed in when you are away (refresh tokens)".into(),
+        other => format!("Use {other}"),
+    }
+}
+
+/// `GET /oauth2/authorize`.
+pub async fn get(State(state): State<AppState>, Client(ctx): Client, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let pairs = params::pairs(q.unwrap_or_default().as_bytes());
+    handle(&state, &ctx, &headers, pairs).await
+}
+
+/// `POST /oauth2/authorize` (form-encoded parameters).
+pub async fn post(State(state): State<AppState>, Client(ctx): Client, headers: HeaderMap, body: Bytes) -> Response {
+    let is_form = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return PageError::UnsupportedMediaType.into_response();
+    }
+    handle(&state, &ctx, &headers, params::pairs(&body)).await
+}
+
+async fn handle(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, pairs: Pairs) -> Response {
+    let provider = state.provider();
+    let raw = match params::authorize(&pairs) {
+        Ok(r) => r,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, "This sign-in request is not valid", e.description()),
+    };
+    let req = match provider.validate_authorization(&raw).await {
+        Ok(r) => r,
+        Err(AuthorizeError::Untrusted(msg)) => return error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg),
+        Err(AuthorizeError::Redirect(resp)) => return deliver(&resp),
+    };
+    let who = match current_session(state, headers, ctx).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    match provider.decide(&req, who.as_ref()).await {
+        Err(e) => deliver(&provider.error_response(&req, &e)),
+        Ok(Interaction::Respond(resp)) => deliver(&resp),
+        Ok(Interaction::Login) => {
+            // Back to this request after sign-in, without prompt=login (which sign-in satisfies).
+            let again: Pairs = pairs
+                .iter()
+                .filter_map(|(k, v)| {
+                    if k == "prompt" {
+                        let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login" && *p != "select_account" && !p.is_empty()).collect();
+                        return (!rest.is_empty()).then(|| (k.clone(), rest.join(" ")));
+                    }
+                    Some((k.clone(), v.clone()))
+                })
+                .collect();
+            let return_to = format!("{}?{}", paths::AUTHORIZE, params::encode(&again));
+            let mut to = format!("/login?return_to={}", urlencode(&return_to));
+            if let Some(h) = &req.login_hint {
+                to.push_str(&format!("&login_hint={}", urlencode(h)));
+            }
+            see_other(&to, &[])
+        }
+        Ok(Interaction::Consent) => {
+            let Some(who) = who else { return PageError::Internal("consent without a session".into()).into_response() };
+            let page = ConsentPage {
+                client_name: &req.client.name,
+                username: who.user.username.as_str(),
+                scopes: req.scope.iter().map(describe_scope).collect(),
+                csrf: csrf::session_token(&state.config().csrf_key, &who),
+                request: params::encode(&pairs),
+                redirect_host: host_of(&req.redirect_uri),
+            };
+            render(StatusCode::OK, &page, &[])
+        }
+    }
+}
+
+fn host_of(uri: &str) -> String {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+}
+
+/// Form of `POST /oauth2/consent`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentForm {
+    csrf_token: String,
+    request: String,
+    decision: String,
+}
+
+/// `POST /oauth2/consent`.
+pub async fn consent(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ConsentForm>,
+) -> Response {
+    let provider = state.provider();
+    let who = match current_session(&state, &headers, &ctx).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return see_other(&format!("/login?return_to={}", urlencode(&format!("{}?{}", paths::AUTHORIZE, form.request))), &[]),
+        Err(e) => return e.into_response(),
+    };
+    if !csrf::verify_session(&state.config().csrf_key, &who, &form.csrf_token) {
+        return PageError::Forbidden("This form has expired. Go back to the application and try again.").into_response();
+    }
+    let pairs = params::pairs(form.request.as_bytes());
+    let raw = match params::authorize(&pairs) {
+        Ok(r) => r,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, "This sign-in request is not valid", e.description()),
+    };
+    let req = match provider.validate_authorization(&raw).await {
+        Ok(r) => r,
+        Err(AuthorizeError::Untrusted(msg)) => return error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg),
+        Err(AuthorizeError::Redirect(resp)) => return deliver(&resp),
+    };
+    let approved = match form.decision.as_str() {
+        "allow" => true,
+        "deny" => false,
+        _ => return PageError::BadRequest("Choose Allow or Deny.").into_response(),
+    };
+    match provider.consent(&req, &who, approved).await {
+        Ok(resp) => deliver(&resp),
+        Err(e) => deliver(&provider.error_response(&req, &e)),
+    }
+}

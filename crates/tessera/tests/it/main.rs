@@ -1,0 +1,36 @@
+//! HTTP tests: the application is built in-process on a fresh database (SQLite and
+//! PostgreSQL) and driven over real sockets with `reqwest`; the durability tests run the
+//! real binary and kill it with SIGKILL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+/// Runs each `async fn NAME(backend: Backend)` on SQLite and on PostgreSQL, as
+/// `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(tessera_testkit::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(tessera_testkit::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+mod helpers;
+
+mod bad_input;
+mod durability;
+mod headers;
+mod login;
+mod sessions;
