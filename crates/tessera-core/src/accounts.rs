@@ -215,11 +215,10 @@ impl Accounts {
         if creds.user.disabled {
             return failed("disabled", Some(creds.user.id)).await;
         }
-        if let (Some(new_hash), Some(old_hash)) = (upgraded, creds.password_hash.as_deref()) {
-            if self.store.upgrade_password_hash(creds.user.id, old_hash, &new_hash).await? {
+        if let (Some(new_hash), Some(old_hash)) = (upgraded, creds.password_hash.as_deref())
+            && self.store.upgrade_password_hash(creds.user.id, old_hash, &new_hash).await? {
                 self.audit.record(AuditKind::PasswordRehashed, Some(creds.user.id), ctx, json!({})).await;
             }
-        }
         let started = self.start_session(creds.user, vec!["pwd".into()], ctx).await?;
         self.audit
             .record(AuditKind::LoginSucceeded, Some(started.user.id), ctx, json!({"session": started.session.handle, "amr": started.session.amr}))
@@ -326,11 +325,10 @@ impl Accounts {
         ctx: &RequestContext,
     ) -> Result<u64, CoreError> {
         let stored = self.store.find_password_hash(who.user.id).await?;
-        if stored.is_some() {
-            if let Verification::Mismatch = self.hasher.verify(current, stored.as_deref()).await? {
+        if stored.is_some()
+            && let Verification::Mismatch = self.hasher.verify(current, stored.as_deref()).await? {
                 return Err(CoreError::Invalid("The current password is not right.".into()));
             }
-        }
         self.rules.check(new)?;
         let hash = self.hasher.hash(new).await?;
         let ended = self.store.change_password(who.user.id, &hash, Some(&who.id_hash), self.clock.now()).await?;

@@ -133,8 +133,8 @@ impl WritePool for PgPool {
 
 /// Maps a database error, naming the unique value when a unique constraint refused a write.
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(ref d) = e {
-        if d.is_unique_violation() {
+    if let sqlx::Error::Database(ref d) = e
+        && d.is_unique_violation() {
             let text = format!("{} {}", d.constraint().unwrap_or(""), d.message());
             for (needle, what) in [("email", "email"), ("username", "username"), ("handle", "session"), ("id", "id")] {
                 if text.contains(needle) {
@@ -143,7 +143,6 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
             }
             return StoreError::Conflict("value");
         }
-    }
     StoreError::Database(e.to_string())
 }
 

@@ -2,6 +2,7 @@
 //! context (client IP behind trusted proxies, cookies, CSRF), security headers, and the one
 //! mapping from errors to HTTP responses ([`error`]).
 
+pub mod admin;
 pub mod context;
 pub mod csrf;
 pub mod error;
@@ -38,6 +39,8 @@ pub struct WebConfig {
     pub min_password_chars: usize,
     /// How long a request may take before it is answered with 408.
     pub request_timeout: Duration,
+    /// SHA-256 of the admin API key, if one is configured.
+    pub admin_api_key_hash: Option<tessera_core::secret::TokenHash>,
 }
 
 impl WebConfig {
@@ -111,6 +114,14 @@ pub fn router(state: AppState) -> Router {
         .route(paths::USERINFO, get(oauth::resource::userinfo).post(oauth::resource::userinfo))
         .route(paths::END_SESSION, get(oauth::logout::get).post(oauth::logout::post))
         .route("/oauth2/logout/confirm", post(oauth::logout::confirm))
+        .route("/admin/v1/openapi.json", get(admin::openapi))
+        .route("/admin/v1/users", get(admin::list_users).post(admin::create_user))
+        .route("/admin/v1/users/{id}", get(admin::get_user).patch(admin::patch_user).delete(admin::delete_user))
+        .route("/admin/v1/users/{id}/sessions", get(admin::list_user_sessions).delete(admin::end_user_sessions))
+        .route("/admin/v1/clients", get(admin::list_clients).post(admin::create_client))
+        .route("/admin/v1/clients/{id}", get(admin::get_client).delete(admin::delete_client))
+        .route("/admin/v1/keys/rotate", post(admin::rotate_keys))
+        .route("/admin/v1/audit", get(admin::audit))
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))

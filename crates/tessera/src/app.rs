@@ -128,6 +128,7 @@ impl Application {
             csrf_key: crate::keys::derive(&master, "csrf")?,
             min_password_chars: config.min_password,
             request_timeout: config.request_timeout,
+            admin_api_key_hash: config.admin_api_key.as_deref().map(|k| tessera_core::secret::TokenHash::of(k.as_bytes())),
         };
         let state = AppState::new(accounts, provider, web);
         Ok(Self { listener, addr, issuer, state, store, tls, header_read_timeout: config.header_read_timeout })

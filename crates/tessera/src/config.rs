@@ -46,6 +46,17 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[oauth]`.
     pub oauth: OAuthSettings,
+    /// `[admin]`.
+    pub admin: AdminSettings,
+}
+
+/// `[admin]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// A bearer key for the admin API (`TESSERA_ADMIN__API_KEY[_FILE]`); at least 32 characters.
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub api_key: Option<String>,
 }
 
 /// `[oauth]`.
@@ -253,13 +264,11 @@ pub fn load_settings(file: Option<&Path>, env: &BTreeMap<String, String>) -> any
 /// An environment value as TOML: booleans, numbers and arrays are typed, anything else is text.
 fn env_value(raw: &str) -> toml::Value {
     let trimmed = raw.trim();
-    if trimmed.starts_with('[') || trimmed == "true" || trimmed == "false" || trimmed.parse::<i64>().is_ok() {
-        if let Ok(t) = toml::from_str::<toml::Table>(&format!("v = {trimmed}")) {
-            if let Some(v) = t.get("v") {
+    if (trimmed.starts_with('[') || trimmed == "true" || trimmed == "false" || trimmed.parse::<i64>().is_ok())
+        && let Ok(t) = toml::from_str::<toml::Table>(&format!("v = {trimmed}"))
+            && let Some(v) = t.get("v") {
                 return v.clone();
             }
-        }
-    }
     toml::Value::String(raw.to_owned())
 }
 
@@ -308,6 +317,8 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// Registered API resources.
     pub resources: Vec<String>,
+    /// Admin API key, if configured.
+    pub admin_api_key: Option<String>,
 }
 
 impl Config {
@@ -390,6 +401,10 @@ impl Config {
             id_token_ttl: dur(s.oauth.id_token_ttl, 300),
             refresh_token_ttl: dur(s.oauth.refresh_token_ttl, 30 * 86_400),
             resources: s.oauth.resources,
+            admin_api_key: match s.admin.api_key {
+                Some(k) if k.len() < 32 => bail!("admin.api_key: use at least 32 random characters"),
+                other => other,
+            },
         })
     }
 

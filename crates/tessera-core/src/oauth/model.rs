@@ -93,6 +93,7 @@ pub struct AuthorizationCode {
 
 /// What consuming a code found.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum CodeConsumption {
     /// First use: the code's data.
     Consumed(AuthorizationCode),
@@ -158,6 +159,7 @@ pub struct IssuedAccessToken {
 
 /// Outcome of rotating a refresh token.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum RefreshRotation {
     /// Rotated: the grant it belongs to.
     Rotated(Grant),

@@ -772,11 +772,10 @@ impl Provider {
         if exp + CLOCK_LEEWAY < now || exp > now + 3600 {
             return Err(fail("client_assertion is expired or lives too long"));
         }
-        if let Some(nbf) = claims.get("nbf") {
-            if nbf.as_i64().is_none_or(|n| n > now + CLOCK_LEEWAY) {
+        if let Some(nbf) = claims.get("nbf")
+            && nbf.as_i64().is_none_or(|n| n > now + CLOCK_LEEWAY) {
                 return Err(fail("client_assertion is not yet valid"));
             }
-        }
         if claims.get("iat").is_some_and(|i| !i.is_i64()) {
             return Err(fail("client_assertion iat must be numeric"));
         }
@@ -1157,19 +1156,17 @@ impl Provider {
             return Ok(());
         }
         if !token.contains('.') {
-            if let Some(info) = self.inner.store.find_refresh_token(&TokenHash::of(token.as_bytes())).await? {
-                if info.client_id == caller.id {
+            if let Some(info) = self.inner.store.find_refresh_token(&TokenHash::of(token.as_bytes())).await?
+                && info.client_id == caller.id {
                     self.inner.store.revoke_grant(info.grant.id, now).await?;
                 }
-            }
             return Ok(());
         }
-        if let Ok(at) = self.verify_access_token(token).await {
-            if at.client_id == caller.id.as_str() {
+        if let Ok(at) = self.verify_access_token(token).await
+            && at.client_id == caller.id.as_str() {
                 let exp = OffsetDateTime::from_unix_timestamp(at.exp).unwrap_or(now);
                 self.inner.store.revoke_access_token(&at.jti, exp).await?;
             }
-        }
         Ok(())
     }
 
@@ -1317,12 +1314,11 @@ fn profile_claims(user: &User, scope: &Scopes) -> Vec<(&'static str, Value)> {
         }
         out.push(("updated_at", Value::from(user.updated_at.unix_timestamp())));
     }
-    if scope.contains("email") {
-        if let Some(e) = &user.email {
+    if scope.contains("email")
+        && let Some(e) = &user.email {
             out.push(("email", Value::String(e.as_str().to_owned())));
             out.push(("email_verified", Value::Bool(false)));
         }
-    }
     out
 }
 

@@ -1,0 +1,305 @@
+//! The admin REST API (`/admin/v1/…`): users, sessions, clients, keys and the audit log, as
+//! JSON. Callers present `Authorization: Bearer` with either the configured admin API key or
+//! an access token issued here whose user holds the `admin` role (checked live, so removing
+//! the role takes effect at once). The OpenAPI document is served at `/admin/v1/openapi.json`.
+
+use crate::AppState;
+use crate::context::Client;
+use crate::oauth::resource::bearer;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tessera_core::CoreError;
+use tessera_core::accounts::CreateUser;
+use tessera_core::ids::UserId;
+use tessera_core::oauth::client::ClientRegistration;
+use tessera_core::secret::{Password, TokenHash, constant_time_eq};
+use tessera_core::store::AuditQuery;
+use tessera_core::user::{DisplayName, Email, User, UserUpdate, Username};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// An admin API error, answered as `{"error", "message"}`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.0 == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self.2, "internal error answering an admin API request");
+        }
+        let message = if self.0 == StatusCode::INTERNAL_SERVER_ERROR { "internal error".to_owned() } else { self.2 };
+        let mut res = (self.0, Json(json!({"error": self.1, "message": message}))).into_response();
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.0 == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tessera-admin\""));
+        }
+        res
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Invalid(m) => ApiError(StatusCode::BAD_REQUEST, "invalid", m),
+            CoreError::Conflict(what) => ApiError(StatusCode::CONFLICT, "conflict", format!("{what} is already taken")),
+            CoreError::NotFound => ApiError(StatusCode::NOT_FOUND, "not_found", "no such resource".into()),
+            CoreError::Forbidden => ApiError(StatusCode::FORBIDDEN, "forbidden", "not allowed".into()),
+            other if other.is_internal() => ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
+            other => ApiError(StatusCode::BAD_REQUEST, "invalid", other.to_string()),
+        }
+    }
+}
+
+/// JSON body whose rejections are answered as API errors.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid", "send application/json".into()))
+            }
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, "invalid", "body too large".into())),
+            Err(r) => Err(ApiError(StatusCode::BAD_REQUEST, "invalid", r.body_text())),
+        }
+    }
+}
+
+/// Checks the caller is an administrator.
+async fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let unauthenticated = || ApiError(StatusCode::UNAUTHORIZED, "unauthenticated", "present an admin API key or an administrator's access token".into());
+    let token = bearer(headers).ok_or_else(unauthenticated)?;
+    if let Some(key_hash) = &state.config().admin_api_key_hash
+        && constant_time_eq(TokenHash::of(token.as_bytes()).as_bytes(), key_hash.as_bytes()) {
+            return Ok(());
+        }
+    let at = state.provider().verify_access_token(token).await.map_err(|_| unauthenticated())?;
+    let id: UserId = at.sub.parse().map_err(|_| ApiError(StatusCode::FORBIDDEN, "forbidden", "the token is not a user's".into()))?;
+    let user = state.accounts().find_user(id).await.map_err(|_| ApiError(StatusCode::FORBIDDEN, "forbidden", "not an administrator".into()))?;
+    if user.disabled || !user.has_role(tessera_core::user::ROLE_ADMIN) {
+        return Err(ApiError(StatusCode::FORBIDDEN, "forbidden", "not an administrator".into()));
+    }
+    Ok(())
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "email": u.email,
+        "name": u.display_name,
+        "disabled": u.disabled,
+        "roles": u.roles,
+        "created_at": u.created_at.format(&Rfc3339).unwrap_or_default(),
+        "updated_at": u.updated_at.format(&Rfc3339).unwrap_or_default(),
+    })
+}
+
+fn parse_id(id: &str) -> Result<UserId, ApiError> {
+    id.parse().map_err(|_| ApiError(StatusCode::NOT_FOUND, "not_found", "no such user".into()))
+}
+
+/// Query of `GET /admin/v1/users`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+/// `GET /admin/v1/users`.
+pub async fn list_users(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let after = q.after.as_deref().map(parse_id).transpose()?;
+    let users = state.accounts().list_users(after, q.limit.unwrap_or(100)).await?;
+    Ok(Json(json!({"users": users.iter().map(user_json).collect::<Vec<_>>()})))
+}
+
+/// Body of `POST /admin/v1/users`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    username: String,
+    email: Option<String>,
+    name: Option<String>,
+    password: Option<String>,
+    password_hash: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// `POST /admin/v1/users`.
+pub async fn create_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(ctx): Client,
+    ApiJson(b): ApiJson<NewUserBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_admin(&state, &headers).await?;
+    let input = CreateUser { username: b.username, email: b.email, display_name: b.name, password: b.password.map(Password::new), roles: b.roles };
+    let user = match b.password_hash {
+        Some(h) if input.password.is_none() => state.accounts().import_user(input, &h, &ctx).await?,
+        Some(_) => return Err(ApiError(StatusCode::BAD_REQUEST, "invalid", "give password or password_hash, not both".into())),
+        None => state.accounts().create_user(input, &ctx).await?,
+    };
+    Ok((StatusCode::CREATED, Json(user_json(&user))))
+}
+
+/// `GET /admin/v1/users/{id}`.
+pub async fn get_user(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    Ok(Json(user_json(&state.accounts().find_user(parse_id(&id)?).await?)))
+}
+
+/// Body of `PATCH /admin/v1/users/{id}`: absent fields stay; `null` removes e-mail or name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUserBody {
+    username: Option<String>,
+    #[serde(default, with = "double_option")]
+    email: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    name: Option<Option<String>>,
+    disabled: Option<bool>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        Ok(Some(Option::<String>::deserialize(d)?))
+    }
+}
+
+/// `PATCH /admin/v1/users/{id}`.
+pub async fn patch_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PatchUserBody>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let id = parse_id(&id)?;
+    let update = UserUpdate {
+        username: b.username.as_deref().map(Username::parse).transpose()?,
+        email: match b.email {
+            Some(Some(e)) if !e.trim().is_empty() => Some(Some(Email::parse(&e)?)),
+            Some(_) => Some(None),
+            None => None,
+        },
+        display_name: match b.name {
+            Some(Some(n)) => Some(DisplayName::parse(&n)?),
+            Some(None) => Some(None),
+            None => None,
+        },
+    };
+    let accounts = state.accounts();
+    if update.username.is_some() || update.email.is_some() || update.display_name.is_some() {
+        accounts.update_user(id, update, &ctx).await?;
+    }
+    if let Some(d) = b.disabled {
+        accounts.set_disabled(id, d, &ctx).await?;
+    }
+    Ok(Json(user_json(&accounts.find_user(id).await?)))
+}
+
+/// `DELETE /admin/v1/users/{id}`.
+pub async fn delete_user(State(state): State<AppState>, headers: HeaderMap, Client(ctx): Client, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    require_admin(&state, &headers).await?;
+    state.accounts().delete_user(parse_id(&id)?, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /admin/v1/users/{id}/sessions`: ends every session of the user.
+pub async fn end_user_sessions(State(state): State<AppState>, headers: HeaderMap, Client(ctx): Client, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let id = parse_id(&id)?;
+    state.accounts().find_user(id).await?;
+    let n = state.accounts().end_all_sessions(id, &ctx).await?;
+    Ok(Json(json!({"sessions_ended": n})))
+}
+
+/// `GET /admin/v1/users/{id}/sessions`.
+pub async fn list_user_sessions(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let sessions = state.accounts().list_sessions(parse_id(&id)?).await?;
+    Ok(Json(json!({"sessions": sessions})))
+}
+
+/// `GET /admin/v1/clients`.
+pub async fn list_clients(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    Ok(Json(json!({"clients": state.provider().list_clients().await?})))
+}
+
+/// `POST /admin/v1/clients`: body as [`ClientRegistration`].
+pub async fn create_client(State(state): State<AppState>, headers: HeaderMap, ApiJson(reg): ApiJson<ClientRegistration>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_admin(&state, &headers).await?;
+    let (client, secret) = state.provider().register_client(reg).await?;
+    let mut body = json!({"client_id": client.id, "client": client});
+    if let (Some(s), Value::Object(m)) = (secret, &mut body) {
+        m.insert("client_secret".into(), Value::String(s));
+    }
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// `GET /admin/v1/clients/{id}`.
+pub async fn get_client(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let c = state.provider().find_client(&id).await?.ok_or(ApiError(StatusCode::NOT_FOUND, "not_found", "no such client".into()))?;
+    Ok(Json(json!(c)))
+}
+
+/// `DELETE /admin/v1/clients/{id}`.
+pub async fn delete_client(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    require_admin(&state, &headers).await?;
+    state.provider().delete_client(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /admin/v1/keys/rotate`.
+pub async fn rotate_keys(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let now = OffsetDateTime::now_utc();
+    state.provider().keys().rotate(now).await?;
+    let keys = state.provider().keys().list().await?;
+    Ok(Json(json!({"keys": keys.iter().map(|k| json!({"kid": k.kid, "alg": k.alg.as_str(), "state": k.state.as_str()})).collect::<Vec<_>>()})))
+}
+
+/// Query of `GET /admin/v1/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    user_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /admin/v1/audit`.
+pub async fn audit(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<AuditParams>) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let t = |s: &Option<String>| {
+        s.as_deref()
+            .map(|v| OffsetDateTime::parse(v, &Rfc3339).map_err(|_| ApiError(StatusCode::BAD_REQUEST, "invalid", format!("{v:?} is not an RFC 3339 time"))))
+            .transpose()
+    };
+    let query = AuditQuery { user_id: q.user_id.as_deref().map(parse_id).transpose()?, since: t(&q.since)?, until: t(&q.until)?, limit: q.limit.unwrap_or(100) };
+    Ok(Json(json!({"events": state.accounts().audit_events(&query).await?})))
+}
+
+const OPENAPI: &str = include_str!("../static/openapi.json");
+
+/// `GET /admin/v1/openapi.json`.
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
