@@ -311,7 +311,7 @@ impl Accounts {
         self.audit
             .record(AuditKind::SessionEnded, Some(user_id), ctx, json!({"sessions": n, "by": "admin"}))
             .await;
-        self.ended(SessionsEnded::All(user_id, true)).await;
+        self.ended(SessionsEnded::All(user_id)).await;
         Ok(n)
     }
 
@@ -335,7 +335,7 @@ impl Accounts {
         self.audit
             .record(AuditKind::PasswordChanged, Some(who.user.id), ctx, json!({"other_sessions_ended": ended}))
             .await;
-        self.ended(SessionsEnded::All(who.user.id, true)).await;
+        self.ended(SessionsEnded::CredentialsChanged(who.user.id)).await;
         Ok(ended)
     }
 
@@ -345,7 +345,7 @@ impl Accounts {
         let hash = self.hasher.hash(new).await?;
         self.store.change_password(user_id, &hash, None, self.clock.now()).await.map_err(conflict)?;
         self.audit.record(AuditKind::PasswordChanged, Some(user_id), ctx, json!({"by": "admin"})).await;
-        self.ended(SessionsEnded::All(user_id, true)).await;
+        self.ended(SessionsEnded::CredentialsChanged(user_id)).await;
         Ok(())
     }
 
@@ -382,7 +382,7 @@ impl Accounts {
         let kind = if disabled { AuditKind::UserDisabled } else { AuditKind::UserEnabled };
         self.audit.record(kind, Some(id), ctx, json!({})).await;
         if disabled {
-            self.ended(SessionsEnded::All(id, true)).await;
+            self.ended(SessionsEnded::All(id)).await;
         }
         Ok(())
     }

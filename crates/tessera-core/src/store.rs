@@ -130,7 +130,7 @@ pub trait Store: Send + Sync + 'static {
 use crate::oauth::client::{Client, ClientId};
 use crate::oauth::model::{
     AuthorizationCode, CodeConsumption, Grant, GrantId, IssuedAccessToken, LogoutDelivery, NewRefreshToken,
-    RefreshRotation, RefreshTokenInfo, StoredKey,
+    RefreshRotation, RefreshTokenInfo, SecurityEvent, NewSecurityEvent, StoredKey,
 };
 
 /// Persistent state of the OAuth provider. Single use of codes, rotation of refresh tokens
@@ -193,7 +193,7 @@ pub trait OAuthStore: Send + Sync + 'static {
     /// Revokes every grant of a user; returns them.
     async fn revoke_user_grants(&self, user_id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError>;
     /// Records an access token as revoked until it expires.
-    async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Whether an access token is revoked (itself, or its grant).
     async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
 
@@ -219,4 +219,11 @@ pub trait OAuthStore: Send + Sync + 'static {
 
     /// Deletes expired codes, tokens, revocations and replay records.
     async fn purge_expired_oauth(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // ---- security event log (revocation feed) ----
+    /// Appends events. (Revocations made inside the other methods append their
+    /// `token-revoked` events in the same transaction.)
+    async fn append_security_events(&self, events: &[NewSecurityEvent], now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Events with `seq > after` and `at >= since`, oldest first.
+    async fn security_events_after(&self, after: i64, since: OffsetDateTime, limit: u32) -> Result<Vec<SecurityEvent>, StoreError>;
 }

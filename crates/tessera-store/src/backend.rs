@@ -113,6 +113,9 @@ pub(crate) async fn connect(kind: &DatabaseKind, opts: &ConnectOptions) -> Resul
 pub(crate) trait WritePool {
     type Db: Database;
     async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>, StoreError>;
+    /// A statement that serialises writers of the security event log within a transaction,
+    /// so that sequence order is commit order (SQLite has a single writer already).
+    fn event_log_lock(&self) -> Option<&'static str>;
 }
 
 impl WritePool for SqlitePool {
@@ -122,12 +125,18 @@ impl WritePool for SqlitePool {
         // writes fails with SQLITE_BUSY without waiting when another process (the CLI) writes.
         self.begin_with("BEGIN IMMEDIATE").await.map_err(db)
     }
+    fn event_log_lock(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 impl WritePool for PgPool {
     type Db = Postgres;
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         self.begin().await.map_err(db)
+    }
+    fn event_log_lock(&self) -> Option<&'static str> {
+        Some("SELECT pg_advisory_xact_lock(7317002)")
     }
 }
 

@@ -25,6 +25,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_oauth.sql"),
         postgres: include_str!("../migrations/postgres/0002_oauth.sql"),
     },
+    Migration {
+        version: 3,
+        name: "security_events",
+        sqlite: include_str!("../migrations/sqlite/0003_security_events.sql"),
+        postgres: include_str!("../migrations/postgres/0003_security_events.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

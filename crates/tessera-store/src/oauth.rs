@@ -11,7 +11,7 @@ use tessera_core::jose::JwsAlg;
 use tessera_core::oauth::client::{AuthMethod, Client, ClientId, GrantType};
 use tessera_core::oauth::model::{
     AuthorizationCode, CodeConsumption, Grant, GrantId, IssuedAccessToken, KeyState, LogoutDelivery, NewRefreshToken,
-    RefreshRotation, RefreshTokenInfo, StoredKey,
+    RefreshRotation, RefreshTokenInfo, NewSecurityEvent, SecurityEvent, SecurityEventKind, StoredKey,
 };
 use tessera_core::secret::TokenHash;
 use tessera_core::store::{OAuthStore, StoreError};
@@ -201,6 +201,19 @@ struct DeliveryRow {
 }
 
 const REVOKE_GRANT: &str = "UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+/// Appends a `token-revoked` event for every live access token of grant $1.
+const GRANT_TOKEN_EVENTS: &str = "INSERT INTO security_events (at, kind, subject, session) \
+     SELECT $2, 'token-revoked', jti, NULL FROM access_tokens WHERE grant_id = $1 AND expires_at > $2";
+
+/// Runs the event-log lock (PostgreSQL) and appends revocation events for grant `$g`.
+macro_rules! grant_events {
+    ($pool:expr, $tx:expr, $g:expr, $t:expr) => {{
+        if let Some(lock) = $pool.event_log_lock() {
+            sqlx::query(lock).execute(&mut *$tx).await.map_err(db)?;
+        }
+        sqlx::query(GRANT_TOKEN_EVENTS).bind($g).bind($t).execute(&mut *$tx).await.map_err(db)?;
+    }};
+}
 const REVOKE_GRANT_TOKENS: &str = "DELETE FROM refresh_tokens WHERE grant_id = $1";
 
 #[async_trait]
@@ -421,6 +434,7 @@ impl OAuthStore for SqlStore {
             let outcome = match replayed {
                 Some(grant) => {
                     if let Some(g) = grant {
+                        grant_events!(pool, tx, &g, t);
                         sqlx::query(REVOKE_GRANT).bind(&g).bind(t).execute(&mut *tx).await.map_err(db)?;
                         sqlx::query(REVOKE_GRANT_TOKENS).bind(&g).execute(&mut *tx).await.map_err(db)?;
                     }
@@ -526,6 +540,7 @@ impl OAuthStore for SqlStore {
                         .map_err(db)?;
                 let outcome = match seen {
                     Some((g, c, Some(_))) if c == client_id.as_str() => {
+                        grant_events!(pool, tx, &g, t);
                         sqlx::query(REVOKE_GRANT).bind(&g).bind(t).execute(&mut *tx).await.map_err(db)?;
                         sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE grant_id = $1 AND used_at IS NULL")
                             .bind(&g)
@@ -603,6 +618,7 @@ impl OAuthStore for SqlStore {
         let gid = id.to_string();
         on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
+            grant_events!(pool, tx, &gid, now.unix_timestamp());
             sqlx::query(REVOKE_GRANT).bind(&gid).bind(now.unix_timestamp()).execute(&mut *tx).await.map_err(db)?;
             sqlx::query(REVOKE_GRANT_TOKENS).bind(&gid).execute(&mut *tx).await.map_err(db)?;
             tx.commit().await.map_err(db)
@@ -623,6 +639,7 @@ impl OAuthStore for SqlStore {
             .await
             .map_err(db)?;
             for r in &rows {
+                grant_events!(pool, tx, &r.id, now.unix_timestamp());
                 sqlx::query(REVOKE_GRANT_TOKENS).bind(&r.id).execute(&mut *tx).await.map_err(db)?;
             }
             tx.commit().await.map_err(db)?;
@@ -644,6 +661,7 @@ impl OAuthStore for SqlStore {
             .await
             .map_err(db)?;
             for r in &rows {
+                grant_events!(pool, tx, &r.id, now.unix_timestamp());
                 sqlx::query(REVOKE_GRANT_TOKENS).bind(&r.id).execute(&mut *tx).await.map_err(db)?;
             }
             tx.commit().await.map_err(db)?;
@@ -652,17 +670,29 @@ impl OAuthStore for SqlStore {
         rows.into_iter().map(GrantRow::into_grant).collect()
     }
 
-    async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {
         on_db!(self, write, |pool| {
-            sqlx::query("INSERT INTO token_revocations (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("INSERT INTO token_revocations (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
                 .bind(jti)
                 .bind(expires_at.unix_timestamp())
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
-        })?;
-        Ok(())
+                .map_err(db)?
+                .rows_affected();
+            if n == 1 {
+                if let Some(lock) = pool.event_log_lock() {
+                    sqlx::query(lock).execute(&mut *tx).await.map_err(db)?;
+                }
+                sqlx::query("INSERT INTO security_events (at, kind, subject, session) VALUES ($1, 'token-revoked', $2, NULL)")
+                    .bind(now.unix_timestamp())
+                    .bind(jti)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)
+        })
     }
 
     async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
@@ -789,6 +819,54 @@ impl OAuthStore for SqlStore {
         Ok(())
     }
 
+    async fn append_security_events(&self, events: &[NewSecurityEvent], now: OffsetDateTime) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            if let Some(lock) = pool.event_log_lock() {
+                sqlx::query(lock).execute(&mut *tx).await.map_err(db)?;
+            }
+            for e in events {
+                sqlx::query("INSERT INTO security_events (at, kind, subject, session) VALUES ($1, $2, $3, $4)")
+                    .bind(now.unix_timestamp())
+                    .bind(e.kind.as_str())
+                    .bind(&e.subject)
+                    .bind(e.session.as_deref())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    async fn security_events_after(&self, after: i64, since: OffsetDateTime, limit: u32) -> Result<Vec<SecurityEvent>, StoreError> {
+        let rows: Vec<(i64, i64, String, String, Option<String>)> = on_db!(self, read, |pool| {
+            sqlx::query_as(
+                "SELECT seq, at, kind, subject, session FROM security_events WHERE seq > $1 AND at >= $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(after)
+            .bind(since.unix_timestamp())
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(db)
+        })?;
+        rows.into_iter()
+            .map(|(seq, at, kind, subject, session)| {
+                Ok(SecurityEvent {
+                    seq,
+                    at: ts(at)?,
+                    kind: SecurityEventKind::parse(&kind).ok_or_else(|| corrupt("event kind"))?,
+                    subject,
+                    session,
+                })
+            })
+            .collect()
+    }
+
     async fn purge_expired_oauth(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let t = now.unix_timestamp();
         on_db!(self, write, |pool| {
@@ -801,6 +879,7 @@ impl OAuthStore for SqlStore {
                 "DELETE FROM access_tokens WHERE expires_at < $1",
                 "DELETE FROM token_revocations WHERE expires_at < $1",
                 "DELETE FROM assertion_jtis WHERE expires_at < $1",
+                "DELETE FROM security_events WHERE at < $1 - 604800",
             ] {
                 n += sqlx::query(sql).bind(t).execute(&mut *tx).await.map_err(db)?.rows_affected();
             }

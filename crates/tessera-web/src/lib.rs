@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::USERINFO, get(oauth::resource::userinfo).post(oauth::resource::userinfo))
         .route(paths::END_SESSION, get(oauth::logout::get).post(oauth::logout::post))
         .route("/oauth2/logout/confirm", post(oauth::logout::confirm))
+        .route("/events/v1/stream", get(oauth::events::stream))
         .route("/admin/v1/openapi.json", get(admin::openapi))
         .route("/admin/v1/users", get(admin::list_users).post(admin::create_user))
         .route("/admin/v1/users/{id}", get(admin::get_user).patch(admin::patch_user).delete(admin::delete_user))

@@ -200,3 +200,60 @@ pub struct LogoutDelivery {
     /// When to try next.
     pub next_attempt_at: OffsetDateTime,
 }
+
+/// Kinds of security events on the revocation feed (OpenID CAEP shapes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityEventKind {
+    /// A session ended (`session` set), or every session of a user (`session` unset).
+    SessionRevoked,
+    /// A user's credentials changed: tokens issued before are void.
+    CredentialChange,
+    /// One access token (`subject` is its `jti`) was revoked.
+    TokenRevoked,
+}
+
+impl SecurityEventKind {
+    /// Stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SecurityEventKind::SessionRevoked => "session-revoked",
+            SecurityEventKind::CredentialChange => "credential-change",
+            SecurityEventKind::TokenRevoked => "token-revoked",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "session-revoked" => Some(SecurityEventKind::SessionRevoked),
+            "credential-change" => Some(SecurityEventKind::CredentialChange),
+            "token-revoked" => Some(SecurityEventKind::TokenRevoked),
+            _ => None,
+        }
+    }
+}
+
+/// A security event to append.
+#[derive(Debug, Clone)]
+pub struct NewSecurityEvent {
+    /// Kind.
+    pub kind: SecurityEventKind,
+    /// The user id, or the token's `jti` for [`SecurityEventKind::TokenRevoked`].
+    pub subject: String,
+    /// The session (`sid`), for a single revoked session.
+    pub session: Option<String>,
+}
+
+/// A stored security event.
+#[derive(Debug, Clone)]
+pub struct SecurityEvent {
+    /// Position in the log (commit order).
+    pub seq: i64,
+    /// When it happened.
+    pub at: OffsetDateTime,
+    /// Kind.
+    pub kind: SecurityEventKind,
+    /// User id or `jti`.
+    pub subject: String,
+    /// Session, if one.
+    pub session: Option<String>,
+}

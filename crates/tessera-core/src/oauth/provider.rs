@@ -10,7 +10,8 @@ use crate::oauth::OAuthError;
 use crate::oauth::client::{AuthMethod, Client, ClientId, ClientRegistration, GrantType};
 use crate::oauth::keys::KeyRing;
 use crate::oauth::model::{
-    AuthorizationCode, CodeConsumption, Grant, IssuedAccessToken, LogoutDelivery, NewRefreshToken, RefreshRotation,
+    AuthorizationCode, CodeConsumption, Grant, IssuedAccessToken, LogoutDelivery, NewRefreshToken, NewSecurityEvent,
+    RefreshRotation, SecurityEvent, SecurityEventKind,
 };
 use crate::oauth::scope::Scopes;
 use crate::secret::{SecretToken, TokenHash, constant_time_eq};
@@ -303,13 +304,16 @@ pub enum EndSession {
     },
 }
 
-/// Which sessions ended, for revoking their grants and telling clients (back-channel logout).
+/// Which sessions ended, for revoking their grants, telling clients (back-channel logout)
+/// and publishing security events (revocation feed).
 #[derive(Debug, Clone, Copy)]
 pub enum SessionsEnded {
     /// One session.
     One(UserId, SessionHandle),
-    /// Every session of a user; `revoke_offline` also revokes offline grants.
-    All(UserId, bool),
+    /// Every session of a user (ended by an administrator, or the user was disabled).
+    All(UserId),
+    /// The user's credentials changed: every grant is revoked and earlier tokens are void.
+    CredentialsChanged(UserId),
 }
 
 /// Receives notice of ended sessions from the account flows.
@@ -1165,7 +1169,7 @@ impl Provider {
         if let Ok(at) = self.verify_access_token(token).await
             && at.client_id == caller.id.as_str() {
                 let exp = OffsetDateTime::from_unix_timestamp(at.exp).unwrap_or(now);
-                self.inner.store.revoke_access_token(&at.jti, exp).await?;
+                self.inner.store.revoke_access_token(&at.jti, exp, now).await?;
             }
         Ok(())
     }
@@ -1264,6 +1268,32 @@ impl Provider {
         Ok(n + k)
     }
 
+    /// Security events after `after` for a subscribing client, each as (sequence number,
+    /// signed Security Event Token). Without `after`, replays the window in which tokens
+    /// issued before the subscription may still be valid.
+    pub async fn security_events(&self, client: &Client, after: Option<i64>, limit: u32) -> Result<Vec<(i64, String)>, OAuthError> {
+        let now = self.now();
+        let since = match after {
+            Some(_) => OffsetDateTime::UNIX_EPOCH,
+            None => now - self.inner.config.access_token_ttl.max(self.inner.config.id_token_ttl) - Duration::minutes(5),
+        };
+        let events = self.inner.store.security_events_after(after.unwrap_or(0), since, limit).await?;
+        let keys = self.inner.keys.current();
+        let signer = keys.signer(JwsAlg::EdDSA)?;
+        let mut out = Vec::with_capacity(events.len());
+        for e in &events {
+            let set = json!({
+                "iss": self.inner.config.issuer,
+                "aud": client.id,
+                "iat": now.unix_timestamp(),
+                "jti": random_id()?,
+                "events": event_body(e),
+            });
+            out.push((e.seq, signer.sign_jwt("secevent+jwt", &set)?));
+        }
+        Ok(out)
+    }
+
     /// The store (for the delivery worker).
     pub fn store(&self) -> &Arc<dyn OAuthStore> {
         &self.inner.store
@@ -1279,14 +1309,23 @@ impl Provider {
 impl SessionObserver for Provider {
     async fn sessions_ended(&self, ended: SessionsEnded) {
         let now = self.now();
-        let revoked = match ended {
-            SessionsEnded::One(_, sid) => self.inner.store.revoke_session_grants(sid, now).await,
-            SessionsEnded::All(user, true) => self.inner.store.revoke_user_grants(user, now).await,
-            SessionsEnded::All(user, false) => {
-                // Each of the user's sessions was ended: their non-offline grants go.
-                self.inner.store.revoke_user_grants(user, now).await
-            }
+        let (revoked, event) = match ended {
+            SessionsEnded::One(user, sid) => (
+                self.inner.store.revoke_session_grants(sid, now).await,
+                NewSecurityEvent { kind: SecurityEventKind::SessionRevoked, subject: user.to_string(), session: Some(sid.to_string()) },
+            ),
+            SessionsEnded::All(user) => (
+                self.inner.store.revoke_user_grants(user, now).await,
+                NewSecurityEvent { kind: SecurityEventKind::SessionRevoked, subject: user.to_string(), session: None },
+            ),
+            SessionsEnded::CredentialsChanged(user) => (
+                self.inner.store.revoke_user_grants(user, now).await,
+                NewSecurityEvent { kind: SecurityEventKind::CredentialChange, subject: user.to_string(), session: None },
+            ),
         };
+        if let Err(e) = self.inner.store.append_security_events(std::slice::from_ref(&event), now).await {
+            tracing::error!(error = %e, "security event could not be recorded");
+        }
         match revoked {
             Ok(grants) => {
                 if let Err(e) = self.notify_backchannel(&grants).await {
@@ -1302,6 +1341,41 @@ struct Minted {
     access_token: String,
     id_token: Option<String>,
     record: IssuedAccessToken,
+}
+
+/// CAEP event URIs.
+pub mod event_types {
+    /// CAEP session revoked.
+    pub const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    /// CAEP credential change.
+    pub const CREDENTIAL_CHANGE: &str = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+    /// Tessera: one access token revoked.
+    pub const TOKEN_REVOKED: &str = "urn:tessera:event-type:token-revoked";
+}
+
+/// The `events` claim of a Security Event Token.
+fn event_body(e: &SecurityEvent) -> Value {
+    let ts = e.at.unix_timestamp();
+    let user = json!({"format": "opaque", "id": e.subject});
+    match e.kind {
+        SecurityEventKind::SessionRevoked => {
+            let subject = match &e.session {
+                Some(sid) => json!({"format": "complex", "user": user, "session": {"format": "opaque", "id": sid}}),
+                None => json!({"format": "complex", "user": user}),
+            };
+            json!({event_types::SESSION_REVOKED: {"subject": subject, "event_timestamp": ts}})
+        }
+        SecurityEventKind::CredentialChange => json!({event_types::CREDENTIAL_CHANGE: {
+            "subject": {"format": "complex", "user": user},
+            "credential_type": "password",
+            "change_type": "update",
+            "event_timestamp": ts,
+        }}),
+        SecurityEventKind::TokenRevoked => json!({event_types::TOKEN_REVOKED: {
+            "subject": {"format": "opaque", "id": e.subject},
+            "event_timestamp": ts,
+        }}),
+    }
 }
 
 /// Profile and e-mail claims for the scopes granted.

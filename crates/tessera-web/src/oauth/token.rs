@@ -24,7 +24,7 @@ fn form_body(headers: &HeaderMap, body: &Bytes) -> Result<Pairs, OAuthError> {
 }
 
 /// Client credentials from the `Authorization: Basic` header and the form.
-fn presented(headers: &HeaderMap, p: &Pairs) -> Result<PresentedClient, OAuthError> {
+pub(crate) fn presented(headers: &HeaderMap, p: &Pairs) -> Result<PresentedClient, OAuthError> {
     let basic = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         Some(v) if v.len() > 6 && v[..6].eq_ignore_ascii_case("basic ") => {
             let bad = || OAuthError::InvalidClient("malformed Basic credentials".into());
