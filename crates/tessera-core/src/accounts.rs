@@ -10,6 +10,7 @@ use crate::password::{PasswordHasher, Verification, is_supported_hash};
 use crate::secret::{Password, SecretToken, TokenHash};
 use crate::session::{NewSession, RequestContext, Session, SessionPolicy};
 use crate::store::{AuditQuery, Store, StoreError};
+use crate::throttle::{PowAnswer, Throttle, Throttled};
 use crate::user::{DisplayName, Email, NewUser, ROLE_ADMIN, User, UserUpdate, Username, canonical};
 use serde_json::json;
 use std::sync::Arc;
@@ -94,6 +95,7 @@ pub struct Accounts {
     policy: SessionPolicy,
     rules: PasswordRules,
     observer: Option<Arc<dyn SessionObserver>>,
+    throttle: Option<Throttle>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -115,7 +117,13 @@ impl Accounts {
         rules: PasswordRules,
     ) -> Self {
         let audit = Auditor::new(store.clone(), clock.clone());
-        Self { store, hasher, clock, audit, policy, rules, observer: None }
+        Self { store, hasher, clock, audit, policy, rules, observer: None, throttle: None }
+    }
+
+    /// Throttles sign-in attempts (per account and per IP, with proof-of-work challenges).
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = Some(throttle);
+        self
     }
 
     /// Tells `observer` whenever sessions end (the OAuth provider revokes their grants and
@@ -188,10 +196,21 @@ impl Accounts {
     /// Signs in with a username or e-mail and a password. Unknown users, wrong passwords,
     /// disabled users and users without a password all get [`CoreError::InvalidCredentials`]
     /// after the same amount of hashing work.
-    pub async fn login(&self, login: &str, password: &Password, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
+    pub async fn login(&self, login: &str, password: &Password, pow: Option<&PowAnswer>, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
         let login = login.trim();
+        let canonical_login = canonical(login);
+        if let Some(t) = &self.throttle {
+            if let Some(throttled) = t.check(&canonical_login, ctx.ip, pow, self.clock.now()).await? {
+                let detail = json!({"login": login.chars().take(64).collect::<String>(), "reason": match &throttled {
+                    Throttled::Delayed { .. } => "ip_delayed",
+                    Throttled::ChallengeRequired { .. } => "challenge_required",
+                }});
+                self.audit.record(AuditKind::LoginThrottled, None, ctx, detail).await;
+                return Err(CoreError::Throttled(throttled));
+            }
+        }
         let lookup = if login.is_empty() || login.len() > 320 { None } else {
-            self.store.find_user_credentials_by_login(&canonical(login)).await?
+            self.store.find_user_credentials_by_login(&canonical_login).await?
         };
         let too_long = password.expose().len() > Password::MAX_BYTES;
         let stored = lookup.as_ref().and_then(|c| c.password_hash.as_deref()).filter(|_| !too_long);
@@ -202,7 +221,11 @@ impl Accounts {
         };
         let failed = |reason: &'static str, user_id: Option<UserId>| {
             let detail = json!({"login": login.chars().take(64).collect::<String>(), "reason": reason});
+            let canonical_login = canonical_login.clone();
             async move {
+                if let Some(t) = &self.throttle {
+                    t.failed(&canonical_login, ctx.ip, self.clock.now()).await?;
+                }
                 self.audit.record(AuditKind::LoginFailed, user_id, ctx, detail).await;
                 Err(CoreError::InvalidCredentials)
             }
@@ -219,6 +242,9 @@ impl Accounts {
             && self.store.upgrade_password_hash(creds.user.id, old_hash, &new_hash).await? {
                 self.audit.record(AuditKind::PasswordRehashed, Some(creds.user.id), ctx, json!({})).await;
             }
+        if let Some(t) = &self.throttle {
+            t.succeeded(&canonical_login).await?;
+        }
         let started = self.start_session(creds.user, vec!["pwd".into()], ctx).await?;
         self.audit
             .record(AuditKind::LoginSucceeded, Some(started.user.id), ctx, json!({"session": started.session.handle, "amr": started.session.amr}))

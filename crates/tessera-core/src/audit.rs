@@ -17,6 +17,8 @@ pub enum AuditKind {
     LoginSucceeded,
     /// A sign-in attempt failed.
     LoginFailed,
+    /// A sign-in attempt was refused by throttling.
+    LoginThrottled,
     /// A user signed out.
     Logout,
     /// A session was ended by its user or an administrator.
@@ -45,6 +47,7 @@ impl AuditKind {
         match self {
             AuditKind::LoginSucceeded => "login_succeeded",
             AuditKind::LoginFailed => "login_failed",
+            AuditKind::LoginThrottled => "login_throttled",
             AuditKind::Logout => "logout",
             AuditKind::SessionEnded => "session_ended",
             AuditKind::UserCreated => "user_created",

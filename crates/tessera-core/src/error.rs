@@ -24,6 +24,9 @@ pub enum CoreError {
     /// The caller may not do this.
     #[error("forbidden")]
     Forbidden,
+    /// Sign-in attempts are throttled (too many failures).
+    #[error("too many attempts")]
+    Throttled(crate::throttle::Throttled),
     /// A storage fault.
     #[error(transparent)]
     Store(#[from] StoreError),

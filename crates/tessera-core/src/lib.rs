@@ -12,6 +12,7 @@ pub mod password;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod throttle;
 pub mod user;
 
 pub use error::CoreError;

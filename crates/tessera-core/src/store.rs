@@ -37,6 +37,15 @@ pub struct UserCredentials {
     pub password_hash: Option<String>,
 }
 
+/// Failed sign-ins counted under one key.
+#[derive(Debug, Clone, Copy)]
+pub struct FailureCounter {
+    /// Failures in the current window.
+    pub failures: i64,
+    /// The latest failure.
+    pub last_failure_at: OffsetDateTime,
+}
+
 /// A query over the audit log.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -119,6 +128,17 @@ pub trait Store: Send + Sync + 'static {
     async fn consume_setup_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
     /// Whether a setup token is valid (without using it).
     async fn setup_token_valid(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    // ---- brute-force throttling ----
+    /// A failure counter, if it has failures since `since`.
+    async fn find_failure_counter(&self, key: &str, since: OffsetDateTime) -> Result<Option<FailureCounter>, StoreError>;
+    /// Adds one failure to each key (a counter whose window started before `window_start`
+    /// starts again at one).
+    async fn record_failures(&self, keys: &[String], now: OffsetDateTime, window_start: OffsetDateTime) -> Result<(), StoreError>;
+    /// Clears a counter.
+    async fn clear_failure_counter(&self, key: &str) -> Result<(), StoreError>;
+    /// Records a single-use value until `expires_at`; false if it was recorded before.
+    async fn record_once(&self, key: &str, expires_at: OffsetDateTime) -> Result<bool, StoreError>;
 
     // ---- audit ----
     /// Appends an audit event.

@@ -31,6 +31,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_security_events.sql"),
         postgres: include_str!("../migrations/postgres/0003_security_events.sql"),
     },
+    Migration {
+        version: 4,
+        name: "throttle",
+        sqlite: include_str!("../migrations/sqlite/0004_throttle.sql"),
+        postgres: include_str!("../migrations/postgres/0004_throttle.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

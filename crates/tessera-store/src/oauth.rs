@@ -880,6 +880,7 @@ impl OAuthStore for SqlStore {
                 "DELETE FROM token_revocations WHERE expires_at < $1",
                 "DELETE FROM assertion_jtis WHERE expires_at < $1",
                 "DELETE FROM security_events WHERE at < $1 - 604800",
+                "DELETE FROM login_failures WHERE last_failure_at < $1 - 86400",
             ] {
                 n += sqlx::query(sql).bind(t).execute(&mut *tx).await.map_err(db)?.rows_affected();
             }

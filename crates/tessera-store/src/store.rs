@@ -2,13 +2,13 @@
 
 use crate::backend::{ConnectOptions, DatabaseKind, Pools, WritePool, connect, db, on_db};
 use crate::migrate;
-use crate::rows::{AuditRow, SessionRow, UserRow, session_columns, user_columns};
+use crate::rows::{AuditRow, SessionRow, UserRow, session_columns, ts, user_columns};
 use async_trait::async_trait;
 use tessera_core::audit::AuditEvent;
 use tessera_core::ids::{SessionHandle, UserId};
 use tessera_core::secret::TokenHash;
 use tessera_core::session::{NewSession, Session};
-use tessera_core::store::{AuditQuery, Store, StoreError, UserCredentials};
+use tessera_core::store::{AuditQuery, FailureCounter, Store, StoreError, UserCredentials};
 use tessera_core::user::{NewUser, User, UserUpdate};
 use time::OffsetDateTime;
 
@@ -453,6 +453,60 @@ impl Store for SqlStore {
                 .map_err(db)
         })?;
         Ok(found.is_some())
+    }
+
+    async fn find_failure_counter(&self, key: &str, since: OffsetDateTime) -> Result<Option<FailureCounter>, StoreError> {
+        let row: Option<(i64, i64)> = on_db!(self, read, |pool| {
+            sqlx::query_as("SELECT failures, last_failure_at FROM login_failures WHERE key = $1 AND window_start >= $2")
+                .bind(key)
+                .bind(since.unix_timestamp())
+                .fetch_optional(pool)
+                .await
+                .map_err(db)
+        })?;
+        row.map(|(failures, last)| Ok(FailureCounter { failures, last_failure_at: ts(last)? })).transpose()
+    }
+
+    async fn record_failures(&self, keys: &[String], now: OffsetDateTime, window_start: OffsetDateTime) -> Result<(), StoreError> {
+        on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            for k in keys {
+                sqlx::query(
+                    "INSERT INTO login_failures (key, failures, window_start, last_failure_at) VALUES ($1, 1, $2, $2) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       failures = CASE WHEN login_failures.window_start < $3 THEN 1 ELSE login_failures.failures + 1 END, \
+                       window_start = CASE WHEN login_failures.window_start < $3 THEN $2 ELSE login_failures.window_start END, \
+                       last_failure_at = $2",
+                )
+                .bind(k)
+                .bind(now.unix_timestamp())
+                .bind(window_start.unix_timestamp())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)
+        })
+    }
+
+    async fn clear_failure_counter(&self, key: &str) -> Result<(), StoreError> {
+        on_db!(self, write, |pool| {
+            sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(pool).await.map(|r| r.rows_affected()).map_err(db)
+        })?;
+        Ok(())
+    }
+
+    async fn record_once(&self, key: &str, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
+        let n = on_db!(self, write, |pool| {
+            sqlx::query("INSERT INTO assertion_jtis (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(expires_at.unix_timestamp())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db)
+        })?;
+        Ok(n == 1)
     }
 
     async fn append_audit_event(&self, e: &AuditEvent) -> Result<(), StoreError> {

@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(pages::health::readyz))
         .route("/static/tessera.css", get(pages::assets::stylesheet))
         .route("/static/form_post.js", get(pages::assets::form_post_script))
+        .route("/static/pow.js", get(pages::assets::pow_script))
         .route("/.well-known/openid-configuration", get(oauth::resource::discovery))
         .route("/.well-known/oauth-authorization-server", get(oauth::resource::discovery))
         .route(paths::JWKS, get(oauth::resource::jwks))

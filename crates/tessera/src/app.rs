@@ -69,7 +69,11 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
     pc.refresh_token_ttl = time::Duration::try_from(config.refresh_token_ttl)?;
     pc.resources = config.resources.clone();
     let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc);
-    let accounts = accounts(config, store.clone(), clock)?.with_observer(Arc::new(provider.clone()));
+    let mut accounts = accounts(config, store.clone(), clock)?.with_observer(Arc::new(provider.clone()));
+    if let Some(policy) = config.throttle {
+        let key = crate::keys::derive(&master_key, "proof-of-work")?;
+        accounts = accounts.with_throttle(tessera_core::throttle::Throttle::new(store.clone(), policy, &key));
+    }
     Ok(Services { store, accounts, provider, master_key })
 }
 

@@ -48,6 +48,26 @@ pub struct Settings {
     pub oauth: OAuthSettings,
     /// `[admin]`.
     pub admin: AdminSettings,
+    /// `[throttle]`.
+    pub throttle: ThrottleSettings,
+}
+
+/// `[throttle]`: brute-force defences on sign-in.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleSettings {
+    /// Turn throttling off (default on).
+    pub enabled: Option<bool>,
+    /// Failures for one account before a proof of work is required (default 10).
+    pub account_failures: Option<i64>,
+    /// Failures from one IP before it is delayed (default 30).
+    pub ip_failures: Option<i64>,
+    /// Counting window (default 1h).
+    pub window: Option<DurationSetting>,
+    /// Longest delay (default 15m).
+    pub max_delay: Option<DurationSetting>,
+    /// Proof-of-work difficulty in bits (default 20, about a second in a browser).
+    pub pow_bits: Option<u8>,
 }
 
 /// `[admin]`.
@@ -319,6 +339,8 @@ pub struct Config {
     pub resources: Vec<String>,
     /// Admin API key, if configured.
     pub admin_api_key: Option<String>,
+    /// Sign-in throttling, if enabled.
+    pub throttle: Option<tessera_core::throttle::ThrottlePolicy>,
 }
 
 impl Config {
@@ -401,6 +423,26 @@ impl Config {
             id_token_ttl: dur(s.oauth.id_token_ttl, 300),
             refresh_token_ttl: dur(s.oauth.refresh_token_ttl, 30 * 86_400),
             resources: s.oauth.resources,
+            throttle: if s.throttle.enabled.unwrap_or(true) {
+                let d = tessera_core::throttle::ThrottlePolicy::default();
+                let to_time = |x: Option<DurationSetting>, default: time::Duration| {
+                    x.and_then(|v| time::Duration::try_from(v.0).ok()).unwrap_or(default)
+                };
+                let p = tessera_core::throttle::ThrottlePolicy {
+                    account_threshold: s.throttle.account_failures.unwrap_or(d.account_threshold),
+                    ip_threshold: s.throttle.ip_failures.unwrap_or(d.ip_threshold),
+                    window: to_time(s.throttle.window, d.window),
+                    max_delay: to_time(s.throttle.max_delay, d.max_delay),
+                    pow_bits: s.throttle.pow_bits.unwrap_or(d.pow_bits),
+                    pow_ttl: d.pow_ttl,
+                };
+                if p.account_threshold < 1 || p.ip_threshold < 1 || p.pow_bits > 28 {
+                    bail!("throttle: thresholds must be at least 1 and pow_bits at most 28");
+                }
+                Some(p)
+            } else {
+                None
+            },
             admin_api_key: match s.admin.api_key {
                 Some(k) if k.len() < 32 => bail!("admin.api_key: use at least 32 random characters"),
                 other => other,

@@ -55,7 +55,7 @@ async fn login_succeeds_by_username_or_email(db: TestDb) {
     assert!(!stored.contains(PASSWORD));
 
     for login in ["Alice", "alice", " ALICE ", "Alice@Example.com"] {
-        let started = accounts.login(login, &Password::new(PASSWORD), &ctx()).await.expect(login);
+        let started = accounts.login(login, &Password::new(PASSWORD), None, &ctx()).await.expect(login);
         assert_eq!(started.user.id, u.id);
         assert_eq!(started.session.amr, vec!["pwd".to_owned()]);
         let found = db.store.find_session(&started.token.hash()).await.unwrap().expect("session stored");
@@ -83,7 +83,7 @@ async fn failed_logins_are_indistinguishable_and_audited(db: TestDb) {
     let u = user(&accounts, "bob", None).await;
     let d = user(&accounts, "dora", None).await;
     let (_, _) = (u.id, d.id);
-    let before = accounts.login("dora", &Password::new(PASSWORD), &ctx()).await.unwrap();
+    let before = accounts.login("dora", &Password::new(PASSWORD), None, &ctx()).await.unwrap();
     accounts.set_disabled(d.id, true, &ctx()).await.unwrap();
     // Disabling ended the session.
     assert!(matches!(accounts.authenticate(&before.token, &ctx()).await, Err(CoreError::Unauthenticated)));
@@ -96,12 +96,12 @@ async fn failed_logins_are_indistinguishable_and_audited(db: TestDb) {
         ("bob", "", "wrong_password"),
     ];
     for (login, pw, _) in attempts {
-        let r = accounts.login(login, &Password::new(pw), &ctx()).await;
+        let r = accounts.login(login, &Password::new(pw), None, &ctx()).await;
         assert!(matches!(r, Err(CoreError::InvalidCredentials)), "{login}: {r:?}");
     }
     // An overlong password fails the same way.
     let long = "x".repeat(Password::MAX_BYTES + 1);
-    assert!(matches!(accounts.login("bob", &Password::new(long), &ctx()).await, Err(CoreError::InvalidCredentials)));
+    assert!(matches!(accounts.login("bob", &Password::new(long), None, &ctx()).await, Err(CoreError::InvalidCredentials)));
 
     let failed: Vec<_> = accounts
         .audit_events(&AuditQuery::default())
@@ -132,7 +132,7 @@ async fn session_idle_timeout_ends_session(db: TestDb) {
     let (accounts, clock) = setup(&db);
     let policy = *accounts.session_policy();
     let u = user(&accounts, "carol", None).await;
-    let s = accounts.login("carol", &Password::new(PASSWORD), &ctx()).await.unwrap();
+    let s = accounts.login("carol", &Password::new(PASSWORD), None, &ctx()).await.unwrap();
 
     // Used within the idle timeout: stays alive, and use resets the idle clock.
     clock.advance(policy.idle_timeout - Duration::minutes(1));
@@ -156,7 +156,7 @@ async fn session_absolute_timeout_ends_session(db: TestDb) {
     let (accounts, clock) = setup(&db);
     let policy = *accounts.session_policy();
     user(&accounts, "dave", None).await;
-    let s = accounts.login("dave", &Password::new(PASSWORD), &ctx()).await.unwrap();
+    let s = accounts.login("dave", &Password::new(PASSWORD), None, &ctx()).await.unwrap();
     let step = policy.idle_timeout - Duration::hours(1);
     let mut elapsed = Duration::ZERO;
     // Used steadily, never idle for long: alive until the absolute timeout.
@@ -187,10 +187,10 @@ async fn login_rehashes_imported_bcrypt_hash(db: TestDb) {
     assert_eq!(db.store.find_password_hash(u.id).await.unwrap().as_deref(), Some(legacy.as_str()));
 
     // A wrong password does not touch the hash.
-    assert!(matches!(accounts.login("erin", &Password::new("not the password at all"), &ctx()).await, Err(CoreError::InvalidCredentials)));
+    assert!(matches!(accounts.login("erin", &Password::new("not the password at all"), None, &ctx()).await, Err(CoreError::InvalidCredentials)));
     assert_eq!(db.store.find_password_hash(u.id).await.unwrap().as_deref(), Some(legacy.as_str()));
 
-    accounts.login("erin", &Password::new(PASSWORD), &ctx()).await.unwrap();
+    accounts.login("erin", &Password::new(PASSWORD), None, &ctx()).await.unwrap();
     let upgraded = db.store.find_password_hash(u.id).await.unwrap().unwrap();
     assert!(upgraded.starts_with("$argon2id$"), "{upgraded}");
     let rehashed = accounts
@@ -203,7 +203,7 @@ async fn login_rehashes_imported_bcrypt_hash(db: TestDb) {
     assert_eq!(rehashed, 1);
 
     // The new hash works and is not replaced again.
-    accounts.login("erin", &Password::new(PASSWORD), &ctx()).await.unwrap();
+    accounts.login("erin", &Password::new(PASSWORD), None, &ctx()).await.unwrap();
     assert_eq!(db.store.find_password_hash(u.id).await.unwrap().unwrap(), upgraded);
 
     // Unsupported hashes are refused at import.
@@ -221,8 +221,8 @@ async fn logout_and_purge(db: TestDb) {
     let (accounts, clock) = setup(&db);
     let policy = *accounts.session_policy();
     let u = user(&accounts, "grace", None).await;
-    let a = accounts.login("grace", &Password::new(PASSWORD), &ctx()).await.unwrap();
-    let b = accounts.login("grace", &Password::new(PASSWORD), &ctx()).await.unwrap();
+    let a = accounts.login("grace", &Password::new(PASSWORD), None, &ctx()).await.unwrap();
+    let b = accounts.login("grace", &Password::new(PASSWORD), None, &ctx()).await.unwrap();
     accounts.logout(&a.token, &ctx()).await.unwrap();
     assert!(matches!(accounts.authenticate(&a.token, &ctx()).await, Err(CoreError::Unauthenticated)));
     accounts.logout(&a.token, &ctx()).await.unwrap(); // again: harmless

@@ -16,3 +16,10 @@ const FORM_POST_SCRIPT: &str = include_str!("../../static/form_post.js");
 pub async fn form_post_script() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], FORM_POST_SCRIPT)
 }
+
+const POW_SCRIPT: &str = include_str!("../../static/pow.js");
+
+/// The proof-of-work script of the login page.
+pub async fn pow_script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], POW_SCRIPT)
+}

@@ -12,6 +12,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use tessera_core::CoreError;
 use tessera_core::secret::{Password, SecretToken};
+use tessera_core::throttle::{Challenge, PowAnswer, Throttled};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -23,6 +24,8 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
     notice: Option<&'a str>,
     signup_enabled: bool,
+    challenge: Option<&'a Challenge>,
+    retry_after: i64,
 }
 
 /// Query of `GET /login`.
@@ -36,6 +39,7 @@ pub struct LoginQuery {
 /// The message for every failed sign-in, whatever the reason.
 pub const LOGIN_FAILED: &str = "Incorrect username or password.";
 
+#[allow(clippy::too_many_arguments)]
 fn login_page(
     state: &AppState,
     headers: &HeaderMap,
@@ -44,6 +48,7 @@ fn login_page(
     username: &str,
     error: Option<&str>,
     notice: Option<&str>,
+    throttled: Option<&Throttled>,
 ) -> Result<Response, PageError> {
     let csrf = csrf::anonymous_token(&state.config().csrf_key, headers)?;
     let cookies: Vec<String> = csrf
@@ -59,8 +64,22 @@ fn login_page(
         error,
         notice,
         signup_enabled: state.config().signup_enabled,
+        challenge: match throttled {
+            Some(Throttled::ChallengeRequired { challenge, .. }) => Some(challenge),
+            _ => None,
+        },
+        retry_after: match throttled {
+            Some(Throttled::ChallengeRequired { retry_after, .. } | Throttled::Delayed { retry_after }) => *retry_after,
+            None => 0,
+        },
     };
-    Ok(render(status, &page, &cookies))
+    let mut res = render(status, &page, &cookies);
+    if let Some(Throttled::ChallengeRequired { retry_after, .. } | Throttled::Delayed { retry_after }) = throttled {
+        if let Ok(v) = http::HeaderValue::from_str(&retry_after.to_string()) {
+            res.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+    }
+    Ok(res)
 }
 
 /// `GET /login`.
@@ -72,7 +91,7 @@ pub async fn show(
     let return_to = safe_return_to(q.return_to.as_deref());
     let notice = q.signed_out.as_ref().map(|_| "You have signed out.");
     let hint: String = q.login_hint.unwrap_or_default().chars().take(320).collect();
-    login_page(&state, &headers, StatusCode::OK, &return_to, &hint, None, notice)
+    login_page(&state, &headers, StatusCode::OK, &return_to, &hint, None, notice, None)
 }
 
 /// Form of `POST /login`.
@@ -83,7 +102,12 @@ pub struct LoginForm {
     return_to: String,
     username: String,
     password: String,
+    pow_challenge: Option<String>,
+    pow_nonce: Option<String>,
 }
+
+/// The message when sign-in is throttled.
+pub const THROTTLED: &str = "Too many failed sign-in attempts. Please wait a moment and try again.";
 
 /// `POST /login`.
 pub async fn submit(
@@ -95,10 +119,14 @@ pub async fn submit(
     let return_to = safe_return_to(Some(&form.return_to));
     if !csrf::verify_anonymous(&state.config().csrf_key, &headers, &form.csrf_token) {
         let msg = "This form has expired. Please try again.";
-        return login_page(&state, &headers, StatusCode::FORBIDDEN, &return_to, &form.username, Some(msg), None);
+        return login_page(&state, &headers, StatusCode::FORBIDDEN, &return_to, &form.username, Some(msg), None, None);
     }
     let username: String = form.username.chars().take(320).collect();
-    match state.accounts().login(&username, &Password::new(form.password), &ctx).await {
+    let pow = match (form.pow_challenge, form.pow_nonce) {
+        (Some(challenge), Some(nonce)) if !challenge.is_empty() && !nonce.is_empty() => Some(PowAnswer { challenge, nonce }),
+        _ => None,
+    };
+    match state.accounts().login(&username, &Password::new(form.password), pow.as_ref(), &ctx).await {
         Ok(started) => {
             // A fresh session id at every sign-in; the previous session (if any) ends.
             if let Some(old) = cookie(&headers, SESSION_COOKIE).and_then(SecretToken::from_client) {
@@ -108,7 +136,10 @@ pub async fn submit(
             Ok(see_other(&return_to, &[c]))
         }
         Err(CoreError::InvalidCredentials) => {
-            login_page(&state, &headers, StatusCode::UNAUTHORIZED, &return_to, &username, Some(LOGIN_FAILED), None)
+            login_page(&state, &headers, StatusCode::UNAUTHORIZED, &return_to, &username, Some(LOGIN_FAILED), None, None)
+        }
+        Err(CoreError::Throttled(t)) => {
+            login_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, &return_to, &username, Some(THROTTLED), None, Some(&t))
         }
         Err(e) => Err(e.into()),
     }
