@@ -90,7 +90,13 @@ impl AppState {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let timeout = state.config().request_timeout;
+    let cors = Router::new()
+        .route(paths::JWKS, get(oauth::resource::jwks).options(oauth::cors::preflight))
+        .route(paths::TOKEN, post(oauth::token::token).options(oauth::cors::preflight))
+        .route(paths::USERINFO, get(oauth::resource::userinfo).post(oauth::resource::userinfo).options(oauth::cors::preflight))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), oauth::cors::layer));
     Router::new()
+        .merge(cors)
         .route("/", get(pages::account::root))
         .route("/login", get(pages::login::show).post(pages::login::submit))
         .route("/logout", post(pages::login::logout))
@@ -106,13 +112,10 @@ pub fn router(state: AppState) -> Router {
         .route("/static/pow.js", get(pages::assets::pow_script))
         .route("/.well-known/openid-configuration", get(oauth::resource::discovery))
         .route("/.well-known/oauth-authorization-server", get(oauth::resource::discovery))
-        .route(paths::JWKS, get(oauth::resource::jwks))
         .route(paths::AUTHORIZE, get(oauth::authorize::get).post(oauth::authorize::post))
         .route("/oauth2/consent", post(oauth::authorize::consent))
-        .route(paths::TOKEN, post(oauth::token::token))
         .route(paths::INTROSPECT, post(oauth::token::introspect))
         .route(paths::REVOKE, post(oauth::token::revoke))
-        .route(paths::USERINFO, get(oauth::resource::userinfo).post(oauth::resource::userinfo))
         .route(paths::END_SESSION, get(oauth::logout::get).post(oauth::logout::post))
         .route("/oauth2/logout/confirm", post(oauth::logout::confirm))
         .route("/events/v1/stream", get(oauth::events::stream))

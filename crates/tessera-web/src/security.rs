@@ -12,9 +12,17 @@ use http::header;
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                        connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// Adds the security headers.
+/// Longest request target (path and query) accepted.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Refuses overlong request targets (414) and adds the security headers.
 pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+    let too_long = req.uri().path_and_query().is_some_and(|p| p.as_str().len() > MAX_URI_BYTES);
+    let mut res = if too_long {
+        crate::error::error_page(http::StatusCode::URI_TOO_LONG, "Address too long", "The address of this request is longer than accepted.")
+    } else {
+        next.run(req).await
+    };
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -20,6 +20,9 @@ use tessera_core::session::SessionPolicy;
 use tessera_store::{ConnectOptions, SqlStore};
 use tessera_web::{AppState, WebConfig};
 
+/// Largest request head (request line and headers) a connection may buffer.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// Number of cores, bounding concurrent password hashes.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
@@ -173,12 +176,12 @@ impl Application {
         let result = match self.tls {
             Some(tls) => {
                 let mut server = axum_server::from_tcp_rustls(self.listener, tls)?.handle(handle);
-                server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(self.header_read_timeout);
+                server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(self.header_read_timeout).max_buf_size(MAX_HEADER_BYTES);
                 server.serve(app).await
             }
             None => {
                 let mut server = axum_server::from_tcp(self.listener)?.handle(handle);
-                server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(self.header_read_timeout);
+                server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(self.header_read_timeout).max_buf_size(MAX_HEADER_BYTES);
                 server.serve(app).await
             }
         };
