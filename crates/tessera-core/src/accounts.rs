@@ -16,37 +16,8 @@ use serde_json::json;
 use std::sync::Arc;
 use time::Duration;
 
-/// Password rules (NIST SP 800-63B-4 lengths; no composition rules).
-#[derive(Debug, Clone, Copy)]
-pub struct PasswordRules {
-    /// Minimum length in characters when the password is the only factor.
-    pub min_chars_single_factor: usize,
-    /// Maximum length in characters.
-    pub max_chars: usize,
-}
-
-impl Default for PasswordRules {
-    fn default() -> Self {
-        Self { min_chars_single_factor: 15, max_chars: 256 }
-    }
-}
-
-impl PasswordRules {
-    /// Checks a new password; the message is for the person choosing it.
-    pub fn check(&self, password: &Password) -> Result<(), CoreError> {
-        let n = crate::user::nfkc(password.expose()).chars().count();
-        if n < self.min_chars_single_factor {
-            return Err(CoreError::Invalid(format!(
-                "Choose a password of at least {} characters. A few unrelated words make a good one.",
-                self.min_chars_single_factor
-            )));
-        }
-        if n > self.max_chars || password.expose().len() > Password::MAX_BYTES {
-            return Err(CoreError::Invalid(format!("A password has at most {} characters.", self.max_chars)));
-        }
-        Ok(())
-    }
-}
+/// Password rules: NIST SP 800-63B-4 lengths, the shipped blocklist, no composition rules.
+pub use crate::password_policy::PasswordPolicy as PasswordRules;
 
 /// Input for creating a user.
 #[derive(Debug, Clone)]
@@ -153,7 +124,8 @@ impl Accounts {
     pub async fn create_user(&self, input: CreateUser, ctx: &RequestContext) -> Result<User, CoreError> {
         let password_hash = match &input.password {
             Some(p) => {
-                self.rules.check(p)?;
+                let email = input.email.as_deref().unwrap_or("");
+                self.rules.check(p.expose(), false, &[input.username.as_str(), email])?;
                 Some(self.hasher.hash(p).await?)
             }
             None => None,
@@ -355,7 +327,8 @@ impl Accounts {
             && let Verification::Mismatch = self.hasher.verify(current, stored.as_deref()).await? {
                 return Err(CoreError::Invalid("The current password is not right.".into()));
             }
-        self.rules.check(new)?;
+        let email = who.user.email.as_ref().map_or("", |e| e.as_str());
+        self.rules.check(new.expose(), false, &[who.user.username.as_str(), email])?;
         let hash = self.hasher.hash(new).await?;
         let ended = self.store.change_password(who.user.id, &hash, Some(&who.id_hash), self.clock.now()).await?;
         self.audit
@@ -367,7 +340,9 @@ impl Accounts {
 
     /// Sets a user's password (administrator or CLI); ends all of the user's sessions.
     pub async fn set_password(&self, user_id: UserId, new: &Password, ctx: &RequestContext) -> Result<(), CoreError> {
-        self.rules.check(new)?;
+        let user = self.find_user(user_id).await?;
+        let email = user.email.as_ref().map_or("", |e| e.as_str());
+        self.rules.check(new.expose(), false, &[user.username.as_str(), email])?;
         let hash = self.hasher.hash(new).await?;
         self.store.change_password(user_id, &hash, None, self.clock.now()).await.map_err(conflict)?;
         self.audit.record(AuditKind::PasswordChanged, Some(user_id), ctx, json!({"by": "admin"})).await;
@@ -441,7 +416,8 @@ impl Accounts {
         let Some(password) = input.password.clone() else {
             return Err(CoreError::Invalid("Choose a password.".into()));
         };
-        self.rules.check(&password)?;
+        let email = input.email.as_deref().unwrap_or("");
+        self.rules.check(password.expose(), false, &[input.username.as_str(), email])?;
         // Validate the names before using up the token, so a typo does not burn the link.
         Username::parse(&input.username)?;
         if !self.store.consume_setup_token(&token.hash(), self.clock.now()).await? {

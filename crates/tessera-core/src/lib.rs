@@ -9,6 +9,7 @@ pub mod ids;
 pub mod jose;
 pub mod oauth;
 pub mod password;
+pub mod password_policy;
 pub mod secret;
 pub mod session;
 pub mod store;

@@ -140,8 +140,21 @@ impl WritePool for PgPool {
     }
 }
 
+/// PostgreSQL aborted the transaction on a deadlock (40P01) or serialisation failure (40001).
+const CONTENTION: &str = "transaction aborted by contention";
+
+/// Whether an error is a transaction aborted by contention, which is safe to retry.
+pub(crate) fn is_contention(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(m) if m.starts_with(CONTENTION))
+}
+
 /// Maps a database error, naming the unique value when a unique constraint refused a write.
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(ref d) = e {
+        if matches!(d.code().as_deref(), Some("40P01" | "40001")) {
+            return StoreError::Database(format!("{CONTENTION}: {}", d.message()));
+        }
+    }
     if let sqlx::Error::Database(ref d) = e
         && d.is_unique_violation() {
             let text = format!("{} {}", d.constraint().unwrap_or(""), d.message());

@@ -1,7 +1,7 @@
 //! `OAuthStore` for [`SqlStore`]: clients, keys, codes, grants, refresh rotation, consent,
 //! replay records and back-channel logout deliveries. Same SQL on both backends.
 
-use crate::backend::{WritePool, db, on_db};
+use crate::backend::{WritePool, db, is_contention, on_db};
 use crate::rows::ts;
 use crate::store::SqlStore;
 use async_trait::async_trait;
@@ -205,16 +205,152 @@ const REVOKE_GRANT: &str = "UPDATE grants SET revoked_at = $2 WHERE id = $1 AND 
 const GRANT_TOKEN_EVENTS: &str = "INSERT INTO security_events (at, kind, subject, session) \
      SELECT $2, 'token-revoked', jti, NULL FROM access_tokens WHERE grant_id = $1 AND expires_at > $2";
 
-/// Runs the event-log lock (PostgreSQL) and appends revocation events for grant `$g`.
-macro_rules! grant_events {
-    ($pool:expr, $tx:expr, $g:expr, $t:expr) => {{
+/// Takes the event-log lock (PostgreSQL). Transactions that revoke grants take it before
+/// any row lock, so they all lock in one order and cannot deadlock one another.
+macro_rules! lock_event_log {
+    ($pool:expr, $tx:expr) => {{
         if let Some(lock) = $pool.event_log_lock() {
             sqlx::query(lock).execute(&mut *$tx).await.map_err(db)?;
         }
+    }};
+}
+
+/// Appends revocation events for grant `$g` (the event-log lock must be held).
+macro_rules! grant_events {
+    ($pool:expr, $tx:expr, $g:expr, $t:expr) => {{
+        lock_event_log!($pool, $tx);
         sqlx::query(GRANT_TOKEN_EVENTS).bind($g).bind($t).execute(&mut *$tx).await.map_err(db)?;
     }};
 }
 const REVOKE_GRANT_TOKENS: &str = "DELETE FROM refresh_tokens WHERE grant_id = $1";
+
+/// The single attempts of intents that are retried when PostgreSQL aborts them on a
+/// deadlock or serialisation failure (each attempt is one transaction, so retrying is safe).
+impl SqlStore {
+    async fn rotate_refresh_token_once(
+        &self,
+        old: &TokenHash,
+        client_id: &ClientId,
+        new: &NewRefreshToken,
+        access: Option<&IssuedAccessToken>,
+        now: OffsetDateTime,
+    ) -> Result<RefreshRotation, StoreError> {
+        let t = now.unix_timestamp();
+        on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let rotated: Option<String> = sqlx::query_scalar(
+                "UPDATE refresh_tokens SET used_at = $3 WHERE hash = $1 AND client_id = $2 AND used_at IS NULL AND expires_at > $3 \
+                 RETURNING grant_id",
+            )
+            .bind(old.as_bytes().as_slice())
+            .bind(client_id.as_str())
+            .bind(t)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            let Some(gid) = rotated else {
+                // A used token of a live family is a reuse: the family is revoked. Tokens of an
+                // already revoked family are simply invalid (no second revocation, no events).
+                let seen: Option<(String, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT r.grant_id, r.client_id, r.used_at FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
+                     WHERE r.hash = $1 AND g.revoked_at IS NULL",
+                )
+                .bind(old.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+                let outcome = match seen {
+                    Some((g, c, Some(_))) if c == client_id.as_str() => {
+                        lock_event_log!(pool, tx);
+                        let revoked = sqlx::query(REVOKE_GRANT).bind(&g).bind(t).execute(&mut *tx).await.map_err(db)?.rows_affected();
+                        if revoked == 1 {
+                            grant_events!(pool, tx, &g, t);
+                            sqlx::query(REVOKE_GRANT_TOKENS).bind(&g).execute(&mut *tx).await.map_err(db)?;
+                        }
+                        RefreshRotation::Reused
+                    }
+                    _ => RefreshRotation::Invalid,
+                };
+                tx.commit().await.map_err(db)?;
+                return Ok(outcome);
+            };
+            let grant: Option<GrantRow> =
+                sqlx::query_as(concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1 AND revoked_at IS NULL"))
+                    .bind(&gid)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            let Some(grant) = grant else {
+                tx.commit().await.map_err(db)?;
+                return Ok(RefreshRotation::Invalid);
+            };
+            sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(new.hash.as_bytes().as_slice())
+                .bind(&gid)
+                .bind(new.client_id.as_str())
+                .bind(new.created_at.unix_timestamp())
+                .bind(new.expires_at.unix_timestamp())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            if let Some(a) = access {
+                sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
+                    .bind(&a.jti)
+                    .bind(&gid)
+                    .bind(a.expires_at.unix_timestamp())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(RefreshRotation::Rotated(grant.into_grant()?))
+        })
+    }
+
+    async fn consume_authorization_code_once(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<CodeConsumption, StoreError> {
+        let t = now.unix_timestamp();
+        on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<CodeRow> = sqlx::query_as(
+                "UPDATE authorization_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 \
+                 RETURNING hash, client_id, user_id, sid, redirect_uri, scope, nonce, code_challenge, auth_time, amr, acr, audience, expires_at",
+            )
+            .bind(hash.as_bytes().as_slice())
+            .bind(t)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            if let Some(r) = row {
+                tx.commit().await.map_err(db)?;
+                return Ok(CodeConsumption::Consumed(r.into_code()?));
+            }
+            let replayed: Option<Option<String>> = sqlx::query_scalar(
+                "UPDATE authorization_codes SET replayed_at = $2 WHERE hash = $1 AND used_at IS NOT NULL RETURNING grant_id",
+            )
+            .bind(hash.as_bytes().as_slice())
+            .bind(t)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            let outcome = match replayed {
+                Some(grant) => {
+                    if let Some(g) = grant {
+                        lock_event_log!(pool, tx);
+                        let revoked = sqlx::query(REVOKE_GRANT).bind(&g).bind(t).execute(&mut *tx).await.map_err(db)?.rows_affected();
+                        if revoked == 1 {
+                            grant_events!(pool, tx, &g, t);
+                            sqlx::query(REVOKE_GRANT_TOKENS).bind(&g).execute(&mut *tx).await.map_err(db)?;
+                        }
+                    }
+                    CodeConsumption::Replayed
+                }
+                None => CodeConsumption::Unknown,
+            };
+            tx.commit().await.map_err(db)?;
+            Ok(outcome)
+        })
+    }
+}
 
 #[async_trait]
 impl OAuthStore for SqlStore {
@@ -407,44 +543,13 @@ impl OAuthStore for SqlStore {
     }
 
     async fn consume_authorization_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<CodeConsumption, StoreError> {
-        let t = now.unix_timestamp();
-        on_db!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let row: Option<CodeRow> = sqlx::query_as(
-                "UPDATE authorization_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 \
-                 RETURNING hash, client_id, user_id, sid, redirect_uri, scope, nonce, code_challenge, auth_time, amr, acr, audience, expires_at",
-            )
-            .bind(hash.as_bytes().as_slice())
-            .bind(t)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            if let Some(r) = row {
-                tx.commit().await.map_err(db)?;
-                return Ok(CodeConsumption::Consumed(r.into_code()?));
+        let mut attempt = 0;
+        loop {
+            match self.consume_authorization_code_once(hash, now).await {
+                Err(e) if is_contention(&e) && attempt < 4 => attempt += 1,
+                other => return other,
             }
-            let replayed: Option<Option<String>> = sqlx::query_scalar(
-                "UPDATE authorization_codes SET replayed_at = $2 WHERE hash = $1 AND used_at IS NOT NULL RETURNING grant_id",
-            )
-            .bind(hash.as_bytes().as_slice())
-            .bind(t)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            let outcome = match replayed {
-                Some(grant) => {
-                    if let Some(g) = grant {
-                        grant_events!(pool, tx, &g, t);
-                        sqlx::query(REVOKE_GRANT).bind(&g).bind(t).execute(&mut *tx).await.map_err(db)?;
-                        sqlx::query(REVOKE_GRANT_TOKENS).bind(&g).execute(&mut *tx).await.map_err(db)?;
-                    }
-                    CodeConsumption::Replayed
-                }
-                None => CodeConsumption::Unknown,
-            };
-            tx.commit().await.map_err(db)?;
-            Ok(outcome)
-        })
+        }
     }
 
     async fn create_grant(
@@ -483,7 +588,9 @@ impl OAuthStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-            if live {
+            // Tokens are recorded even for a grant stored revoked, so that every check
+            // (introspection, refresh, the revocation feed) sees them as revoked.
+            {
                 if let Some(r) = refresh {
                     sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
                         .bind(r.hash.as_bytes().as_slice())
@@ -505,6 +612,9 @@ impl OAuthStore for SqlStore {
                         .map_err(db)?;
                 }
             }
+            if !live {
+                grant_events!(pool, tx, &gid, g.created_at.unix_timestamp());
+            }
             tx.commit().await.map_err(db)?;
             Ok(live)
         })
@@ -518,74 +628,13 @@ impl OAuthStore for SqlStore {
         access: Option<&IssuedAccessToken>,
         now: OffsetDateTime,
     ) -> Result<RefreshRotation, StoreError> {
-        let t = now.unix_timestamp();
-        on_db!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let rotated: Option<String> = sqlx::query_scalar(
-                "UPDATE refresh_tokens SET used_at = $3 WHERE hash = $1 AND client_id = $2 AND used_at IS NULL AND expires_at > $3 \
-                 RETURNING grant_id",
-            )
-            .bind(old.as_bytes().as_slice())
-            .bind(client_id.as_str())
-            .bind(t)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            let Some(gid) = rotated else {
-                let seen: Option<(String, String, Option<i64>)> =
-                    sqlx::query_as("SELECT grant_id, client_id, used_at FROM refresh_tokens WHERE hash = $1")
-                        .bind(old.as_bytes().as_slice())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                let outcome = match seen {
-                    Some((g, c, Some(_))) if c == client_id.as_str() => {
-                        grant_events!(pool, tx, &g, t);
-                        sqlx::query(REVOKE_GRANT).bind(&g).bind(t).execute(&mut *tx).await.map_err(db)?;
-                        sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE grant_id = $1 AND used_at IS NULL")
-                            .bind(&g)
-                            .bind(t)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db)?;
-                        RefreshRotation::Reused
-                    }
-                    _ => RefreshRotation::Invalid,
-                };
-                tx.commit().await.map_err(db)?;
-                return Ok(outcome);
-            };
-            let grant: Option<GrantRow> =
-                sqlx::query_as(concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1 AND revoked_at IS NULL"))
-                    .bind(&gid)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            let Some(grant) = grant else {
-                tx.commit().await.map_err(db)?;
-                return Ok(RefreshRotation::Invalid);
-            };
-            sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(new.hash.as_bytes().as_slice())
-                .bind(&gid)
-                .bind(new.client_id.as_str())
-                .bind(new.created_at.unix_timestamp())
-                .bind(new.expires_at.unix_timestamp())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            if let Some(a) = access {
-                sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
-                    .bind(&a.jti)
-                    .bind(&gid)
-                    .bind(a.expires_at.unix_timestamp())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+        let mut attempt = 0;
+        loop {
+            match self.rotate_refresh_token_once(old, client_id, new, access, now).await {
+                Err(e) if is_contention(&e) && attempt < 4 => attempt += 1,
+                other => return other,
             }
-            tx.commit().await.map_err(db)?;
-            Ok(RefreshRotation::Rotated(grant.into_grant()?))
-        })
+        }
     }
 
     async fn find_refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenInfo>, StoreError> {
@@ -618,9 +667,12 @@ impl OAuthStore for SqlStore {
         let gid = id.to_string();
         on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
-            grant_events!(pool, tx, &gid, now.unix_timestamp());
-            sqlx::query(REVOKE_GRANT).bind(&gid).bind(now.unix_timestamp()).execute(&mut *tx).await.map_err(db)?;
-            sqlx::query(REVOKE_GRANT_TOKENS).bind(&gid).execute(&mut *tx).await.map_err(db)?;
+            lock_event_log!(pool, tx);
+            let revoked = sqlx::query(REVOKE_GRANT).bind(&gid).bind(now.unix_timestamp()).execute(&mut *tx).await.map_err(db)?.rows_affected();
+            if revoked == 1 {
+                grant_events!(pool, tx, &gid, now.unix_timestamp());
+                sqlx::query(REVOKE_GRANT_TOKENS).bind(&gid).execute(&mut *tx).await.map_err(db)?;
+            }
             tx.commit().await.map_err(db)
         })
     }
@@ -628,6 +680,7 @@ impl OAuthStore for SqlStore {
     async fn revoke_session_grants(&self, sid: SessionHandle, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
         let rows: Vec<GrantRow> = on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
+            lock_event_log!(pool, tx);
             let rows: Vec<GrantRow> = sqlx::query_as(concat!(
                 "UPDATE grants SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL \
                  AND (' ' || scope || ' ') NOT LIKE '% offline_access %' RETURNING ",
@@ -651,6 +704,7 @@ impl OAuthStore for SqlStore {
     async fn revoke_user_grants(&self, user_id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
         let rows: Vec<GrantRow> = on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
+            lock_event_log!(pool, tx);
             let rows: Vec<GrantRow> = sqlx::query_as(concat!(
                 "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING ",
                 grant_columns!()

@@ -89,6 +89,8 @@ pub fn accounts(config: &Config, store: Arc<SqlStore>, clock: SharedClock) -> an
         ..SessionPolicy::default()
     };
     let rules = PasswordRules { min_chars_single_factor: config.min_password, ..PasswordRules::default() };
+    // Load the blocklist now rather than on the first sign-up.
+    drop(tokio::task::spawn_blocking(|| tessera_core::password_policy::blocklist().len()));
     Ok(Accounts::new(store, hasher, clock, policy, rules))
 }
 

@@ -36,6 +36,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve,
+    /// Run the server with a demo app and a protected API (see README).
+    Demo {
+        /// Port of the demo app on 127.0.0.1 (0 picks one).
+        #[arg(long, default_value_t = 8081)]
+        port: u16,
+    },
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -253,7 +259,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Valu
     let provider = services.provider.clone();
     let ctx = RequestContext::new(None, Some("tessera-cli"));
     let out = match command {
-        Command::Serve => bail!("serve is not an administrative command"),
+        Command::Serve | Command::Demo { .. } => bail!("serve and demo are not administrative commands"),
         Command::User(UserCommand::Create(a)) => {
             let password = if a.password_stdin { Some(Password::new(read_stdin_line()?)) } else { None };
             let u = accounts

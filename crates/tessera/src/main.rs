@@ -42,9 +42,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let is_serve = matches!(cli.command, Command::Serve);
+    let is_serve = matches!(cli.command, Command::Serve | Command::Demo { .. });
     init_logging(&config, !is_serve);
-    let result = if is_serve {
+    let result = if let Command::Demo { port } = cli.command {
+        tessera::demo::run(config, port).await
+    } else if is_serve {
         serve(config).await
     } else {
         match tessera::cli::run_admin(&config, cli.command).await {

@@ -146,7 +146,7 @@ function parseJsonOutput(stdout) {
  * Starts `tessera serve` with a fresh data directory on 127.0.0.1:0.
  * Resolves to { url, dataDir, proc, env, output(), cli(args, opts), stop() }.
  */
-export async function startServer({ env = {}, tls = false } = {}) {
+export async function startServer({ env = {}, tls = false, args = ['serve'] } = {}) {
   const bin = tesseraBin();
   if (!existsSync(bin)) {
     throw new Error(`tessera binary not found at ${bin} (build it with \`cargo build\` or set TESSERA_BIN)`);
@@ -163,7 +163,7 @@ export async function startServer({ env = {}, tls = false } = {}) {
   }
   Object.assign(serverEnv, env);
 
-  const proc = spawn(bin, ['serve'], {
+  const proc = spawn(bin, args, {
     env: { ...process.env, ...serverEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -863,7 +863,9 @@ impl Provider {
             .create_grant(&grant, refresh.as_ref().map(|r| &r.1), Some(&minted.record), Some(&hash))
             .await?;
         if !stored {
-            return Err(OAuthError::grant("the authorization code was already used"));
+            // The code was replayed while this redemption was in flight: the grant was stored
+            // revoked, so these tokens are already dead. This request still won the code.
+            tracing::warn!(client_id = %client.id, "authorization code replayed during redemption; issued tokens are revoked");
         }
         Ok(TokenResponse {
             access_token: minted.access_token,

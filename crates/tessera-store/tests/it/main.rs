@@ -6,6 +6,7 @@
 mod audit;
 mod flows;
 mod migrations;
+mod oauth;
 mod sessions;
 mod setup;
 mod support;

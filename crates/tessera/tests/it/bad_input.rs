@@ -196,6 +196,8 @@ async fn very_long_query_strings(backend: Backend) {
     let status = raw_status(&app.base, &format!("GET /login?return_to=/{} HTTP/1.1\r\nHost: localhost\r\n\r\n", "a".repeat(100_000))).await;
     assert!(status.starts_with("HTTP/1.1 4"), "100 KB request target: {status:?}");
     let a = app.get(&format!("/nope?{}", "q=1&".repeat(5_000))).await;
+    assert_eq!(a.status, StatusCode::URI_TOO_LONG, "request targets over 8 KiB are refused");
+    let a = app.get(&format!("/nope?{}", "q=1&".repeat(1_000))).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use tessera_testkit::{Backend, TestDb, scratch_dir};
 
-on_both_backends!(sessions_survive_kill_9, restart_with_an_administrator_present);
+on_both_backends!(sessions_survive_kill_9, restart_with_an_administrator_present, oauth_state_survives_kill_9);
 
 /// A `tessera` command with the test environment and nothing inherited from ours.
 fn tessera(data_dir: &Path, database_url: &str) -> Command {
@@ -35,8 +35,14 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, database_url: &str, log: &str) -> Server {
+        Self::start_with_env(data_dir, database_url, log, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables (e.g. a fixed `TESSERA_LISTEN`).
+    fn start_with_env(data_dir: &Path, database_url: &str, log: &str, env: &[(&str, &str)]) -> Server {
         let stderr = std::fs::File::create(data_dir.join(log)).unwrap();
         let mut child = tessera(data_dir, database_url)
+            .envs(env.iter().copied())
             .arg("serve")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -183,4 +189,136 @@ async fn restart_with_an_administrator_present(backend: Backend) {
     assert!(!server.stdout.lock().unwrap().iter().any(|l| l.contains("/setup?token=")));
     let session = sign_in(&server.base, "root").await;
     assert_eq!(account_with_cookie(&server.base, &session).await.status, StatusCode::OK);
+}
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The `kid` in a JWS header.
+fn kid_of(jwt: &str) -> String {
+    use base64::Engine;
+    let header = jwt.split('.').next().unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+/// The published key ids, sorted.
+async fn jwks_kids(base: &str) -> Vec<String> {
+    let jwks: serde_json::Value = bare_client().get(format!("{base}/oauth2/jwks")).send().await.unwrap().json().await.unwrap();
+    let mut kids: Vec<String> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+    kids.sort();
+    kids
+}
+
+async fn userinfo(base: &str, access_token: &str) -> (StatusCode, serde_json::Value) {
+    let res = bare_client().get(format!("{base}/oauth2/userinfo")).bearer_auth(access_token).send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Grants, refresh tokens, revocations, signing keys and the SSO session all live in the
+/// database: after `kill -9` and a restart on the same data directory and database, every
+/// one of them is as it was.
+async fn oauth_state_survives_kill_9(backend: Backend) {
+    use crate::oauth::{Rp, active, authorize, post_as, redeem, refresh, tokens};
+    let (url, _db) = TestDb::fresh_url(backend).await.unwrap();
+    let dir = Scratch(scratch_dir("durable-oauth").unwrap());
+    let data_dir = dir.0.as_path();
+    // The same address (and so the same issuer) before and after the crash.
+    let listen = format!("127.0.0.1:{}", free_port());
+    let env = [("TESSERA_LISTEN", listen.as_str())];
+
+    let first = Server::start_with_env(data_dir, &url, "serve-1.log", &env);
+    let issuer = format!("http://localhost:{}", listen.rsplit(':').next().unwrap());
+    let user = cli(data_dir, &url, &["user", "create", "--username", "durable", "--password-stdin"], &format!("{PASSWORD}\n"));
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let app = cli(data_dir, &url, &["client", "create", "--name", "app", "--redirect-uri", crate::oauth::REDIRECT_URI, "--skip-consent"], "");
+    let app = Rp { id: app["client_id"].as_str().unwrap().to_owned(), secret: app["client_secret"].as_str().unwrap().to_owned() };
+    let svc = cli(data_dir, &url, &["client", "create", "--name", "svc", "--grant-type", "client_credentials", "--scope", "api:read"], "");
+    let svc = Rp { id: svc["client_id"].as_str().unwrap().to_owned(), secret: svc["client_secret"].as_str().unwrap().to_owned() };
+
+    let session = sign_in(&first.base, "durable").await;
+    let scope = "openid profile offline_access";
+
+    // Grant 1: kept.
+    let code = authorize(&first.base, &issuer, &app, &session, scope).await;
+    let (status, body) = redeem(&first.base, &app, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (access, refresh_token) = tokens(&body);
+    let refresh_token = refresh_token.unwrap();
+    let (status, info) = userinfo(&first.base, &access).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["sub"], user_id.as_str());
+
+    // Grant 2: its access token revoked, its refresh token (so the grant) revoked.
+    let code2 = authorize(&first.base, &issuer, &app, &session, scope).await;
+    let (status, body) = redeem(&first.base, &app, &code2).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (revoked_access, revoked_refresh) = tokens(&body);
+    let revoked_refresh = revoked_refresh.unwrap();
+    let (status, _) = post_as(&first.base, "/oauth2/revoke", &app, &[("token", &revoked_access), ("token_type_hint", "access_token")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post_as(&first.base, "/oauth2/revoke", &app, &[("token", &revoked_refresh)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!active(&first.base, &app, &revoked_access).await);
+    assert!(!active(&first.base, &app, &revoked_refresh).await);
+
+    // A service token, revoked.
+    let (status, body) = post_as(&first.base, "/oauth2/token", &svc, &[("grant_type", "client_credentials"), ("scope", "api:read")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (svc_access, _) = tokens(&body);
+    assert!(active(&first.base, &svc, &svc_access).await);
+    let (status, _) = post_as(&first.base, "/oauth2/revoke", &svc, &[("token", &svc_access)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!active(&first.base, &svc, &svc_access).await);
+
+    assert!(active(&first.base, &app, &access).await);
+    let kids_before = jwks_kids(&first.base).await;
+    assert!(kids_before.contains(&kid_of(&access)), "the signing key is published");
+
+    first.kill_9();
+
+    let second = Server::start_with_env(data_dir, &url, "serve-2.log", &env);
+    assert_eq!(second.base, format!("http://{listen}"));
+
+    // Signing keys survived: same JWKS, and the pre-crash access token still verifies.
+    assert_eq!(jwks_kids(&second.base).await, kids_before, "the same keys after the restart");
+    let (status, info) = userinfo(&second.base, &access).await;
+    assert_eq!(status, StatusCode::OK, "an access token minted before the crash still verifies: {info}");
+    assert_eq!(info["sub"], user_id.as_str());
+    assert_eq!(info["preferred_username"], "durable");
+    assert!(active(&second.base, &app, &access).await);
+
+    // Revocations survived.
+    assert!(!active(&second.base, &app, &revoked_access).await, "a revoked access token stays revoked");
+    let (status, _) = userinfo(&second.base, &revoked_access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!active(&second.base, &svc, &svc_access).await, "a revoked service token stays revoked");
+    let (status, body) = refresh(&second.base, &app, &revoked_refresh).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+
+    // The SSO session survived.
+    let account = account_with_cookie(&second.base, &session).await;
+    assert_eq!(account.status, StatusCode::OK, "the session survived kill -9: {account:?}");
+    assert!(account.body.contains("durable"));
+
+    // The grant survived: its refresh token rotates, and the new tokens work.
+    let (status, body) = refresh(&second.base, &app, &refresh_token).await;
+    assert_eq!(status, StatusCode::OK, "the refresh token still refreshes after the restart: {body}");
+    let (new_access, new_refresh) = tokens(&body);
+    let new_refresh = new_refresh.unwrap();
+    assert!(active(&second.base, &app, &new_access).await);
+    assert!(active(&second.base, &app, &new_refresh).await);
+    assert!(!active(&second.base, &app, &refresh_token).await, "the rotated token is spent");
+    let (status, _) = userinfo(&second.base, &new_access).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // And the session still authorizes without signing in again.
+    let code3 = authorize(&second.base, &issuer, &app, &session, scope).await;
+    let (status, body) = redeem(&second.base, &app, &code3).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    second.kill_9();
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use tessera::app::Application;
 use tessera::config::{Config, load_settings};
 use tessera_core::accounts::{Accounts, CreateUser};
+use tessera_core::oauth::provider::Provider;
 use tessera_core::secret::Password;
 use tessera_core::session::RequestContext;
 use tessera_core::user::User;
@@ -25,6 +26,12 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The application's account flows.
     pub accounts: Accounts,
+    /// The application's OAuth provider.
+    #[allow(dead_code)]
+    pub provider: Provider,
+    /// The issuer URL.
+    #[allow(dead_code)]
+    pub issuer: String,
     /// Which backend it runs on.
     #[allow(dead_code)]
     pub backend: Backend,
@@ -85,6 +92,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let app = Application::build(config).await.expect("application builds");
     let base = format!("http://{}", app.local_addr());
     let accounts = app.accounts().clone();
+    let provider = app.provider().clone();
+    let issuer = app.issuer().to_owned();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = app
@@ -93,7 +102,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             })
             .await;
     });
-    TestApp { base, client: client(), accounts, backend, data_dir, shutdown: Some(tx), _db: cleanup }
+    TestApp { base, client: client(), accounts, provider, issuer, backend, data_dir, shutdown: Some(tx), _db: cleanup }
 }
 
 /// The request context of test actions taken outside HTTP.

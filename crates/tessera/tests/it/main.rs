@@ -33,4 +33,5 @@ mod bad_input;
 mod durability;
 mod headers;
 mod login;
+mod oauth;
 mod sessions;
