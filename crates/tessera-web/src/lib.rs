@@ -110,6 +110,8 @@ pub fn router(state: AppState) -> Router {
         .route("/static/tessera.css", get(pages::assets::stylesheet))
         .route("/static/form_post.js", get(pages::assets::form_post_script))
         .route("/static/pow.js", get(pages::assets::pow_script))
+        .route("/static/strength.js", get(pages::assets::strength_script))
+        .route("/password/strength", post(pages::assets::strength))
         .route("/.well-known/openid-configuration", get(oauth::resource::discovery))
         .route("/.well-known/oauth-authorization-server", get(oauth::resource::discovery))
         .route(paths::AUTHORIZE, get(oauth::authorize::get).post(oauth::authorize::post))

@@ -23,3 +23,23 @@ const POW_SCRIPT: &str = include_str!("../../static/pow.js");
 pub async fn pow_script() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], POW_SCRIPT)
 }
+
+const STRENGTH_SCRIPT: &str = include_str!("../../static/strength.js");
+
+/// The password-strength feedback script.
+pub async fn strength_script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], STRENGTH_SCRIPT)
+}
+
+/// Form of `POST /password/strength`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrengthForm {
+    password: String,
+}
+
+/// `POST /password/strength`: the estimator's score and hints for a candidate password
+/// (nothing is stored or logged).
+pub async fn strength(crate::context::PageForm(form): crate::context::PageForm<StrengthForm>) -> impl IntoResponse {
+    axum::Json(tessera_core::password_policy::strength(&form.password))
+}
