@@ -16,6 +16,10 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+echo "==> tessera-verify builds on its own and documents every public item"
+cargo build -p tessera-verify --locked
+RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc -p tessera-verify --no-deps --locked
+
 echo "==> browser and protocol tests (tests/e2e)"
 cd tests/e2e
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
