@@ -794,16 +794,7 @@ impl OAuthStore for SqlStore {
     }
 
     async fn record_assertion_jti(&self, key: &str, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
-        let n = on_db!(self, write, |pool| {
-            sqlx::query("INSERT INTO assertion_jtis (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-                .bind(key)
-                .bind(expires_at.unix_timestamp())
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
-        })?;
-        Ok(n == 1)
+        tessera_core::store::Store::record_once(self, key, expires_at).await
     }
 
     async fn enqueue_logout_deliveries(&self, deliveries: &[LogoutDelivery]) -> Result<(), StoreError> {

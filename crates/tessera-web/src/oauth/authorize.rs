@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use tessera_core::accounts::Authenticated;
-use tessera_core::oauth::provider::{AuthorizationResponse, AuthorizeError, Interaction, ResponseMode, paths};
+use tessera_core::oauth::provider::{AuthorizationRequest, AuthorizationResponse, AuthorizeError, Interaction, ResponseMode, paths};
 use tessera_core::secret::SecretToken;
 use tessera_core::session::RequestContext;
 
@@ -85,16 +85,22 @@ pub async fn post(State(state): State<AppState>, Client(ctx): Client, headers: H
     handle(&state, &ctx, &headers, params::pairs(&body)).await
 }
 
+/// Parses and validates an authorization request; failures are already the response (an
+/// error page when the client or redirect URI cannot be trusted, else a redirect).
+async fn validated(state: &AppState, pairs: &Pairs) -> Result<AuthorizationRequest, Response> {
+    let raw = params::authorize(pairs)
+        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "This sign-in request is not valid", e.description()))?;
+    state.provider().validate_authorization(&raw).await.map_err(|e| match e {
+        AuthorizeError::Untrusted(msg) => error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg),
+        AuthorizeError::Redirect(resp) => deliver(&resp),
+    })
+}
+
 async fn handle(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, pairs: Pairs) -> Response {
     let provider = state.provider();
-    let raw = match params::authorize(&pairs) {
+    let req = match validated(state, &pairs).await {
         Ok(r) => r,
-        Err(e) => return error_page(StatusCode::BAD_REQUEST, "This sign-in request is not valid", e.description()),
-    };
-    let req = match provider.validate_authorization(&raw).await {
-        Ok(r) => r,
-        Err(AuthorizeError::Untrusted(msg)) => return error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg),
-        Err(AuthorizeError::Redirect(resp)) => return deliver(&resp),
+        Err(page) => return page,
     };
     let who = match current_session(state, headers, ctx).await {
         Ok(w) => w,
@@ -168,14 +174,9 @@ pub async fn consent(
         return PageError::Forbidden("This form has expired. Go back to the application and try again.").into_response();
     }
     let pairs = params::pairs(form.request.as_bytes());
-    let raw = match params::authorize(&pairs) {
+    let req = match validated(&state, &pairs).await {
         Ok(r) => r,
-        Err(e) => return error_page(StatusCode::BAD_REQUEST, "This sign-in request is not valid", e.description()),
-    };
-    let req = match provider.validate_authorization(&raw).await {
-        Ok(r) => r,
-        Err(AuthorizeError::Untrusted(msg)) => return error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg),
-        Err(AuthorizeError::Redirect(resp)) => return deliver(&resp),
+        Err(page) => return page,
     };
     let approved = match form.decision.as_str() {
         "allow" => true,
