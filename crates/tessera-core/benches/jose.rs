@@ -2,7 +2,7 @@
 //! does), next to raw Ed25519 on aws-lc-rs for the SPEC §3 ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, ParsedPublicKey, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -47,6 +47,11 @@ fn bench(c: &mut Criterion) {
     g.bench_function("parse_only", |b| b.iter(|| jose::parse(black_box(&token)).unwrap()));
     g.bench_function("raw_ed25519_verify", |b| {
         b.iter(|| UnparsedPublicKey::new(&ED25519, &pub_x).verify(black_box(signing_input.as_bytes()), &sig).unwrap())
+    });
+    // The key parsed once (what a verifier could keep per kid) instead of at every call.
+    let parsed = ParsedPublicKey::new(&ED25519, &pub_x).unwrap();
+    g.bench_function("raw_ed25519_verify_parsed_key", |b| {
+        b.iter(|| parsed.verify_sig(black_box(signing_input.as_bytes()), &sig).unwrap())
     });
     g.finish();
 

@@ -348,6 +348,9 @@ impl UnverifiedJws {
         if self.header.contains_key("crit") {
             return Err(JwsError::CriticalHeader);
         }
+        if self.header.get("kid").is_some_and(|k| !k.is_string()) {
+            return Err(JwsError::Malformed); // RFC 7515 §4.1.4: kid is a string
+        }
         if let Some(expected) = typ {
             let got = self.header.get("typ").and_then(Value::as_str).unwrap_or("");
             let got = got.strip_prefix("application/").unwrap_or(got);

@@ -24,7 +24,8 @@ pub struct ThrottlePolicy {
     pub window: Duration,
     /// Longest delay.
     pub max_delay: Duration,
-    /// Proof-of-work difficulty in leading zero bits at the threshold (grows with failures).
+    /// Proof-of-work difficulty in leading zero bits at the threshold (grows with failures);
+    /// 18 bits is about a second of the login page's script on a laptop.
     pub pow_bits: u8,
     /// How long a challenge stays valid.
     pub pow_ttl: Duration,
@@ -37,7 +38,7 @@ impl Default for ThrottlePolicy {
             ip_threshold: 30,
             window: Duration::hours(1),
             max_delay: Duration::minutes(15),
-            pow_bits: 20,
+            pow_bits: 18,
             pow_ttl: Duration::minutes(10),
         }
     }
@@ -109,12 +110,20 @@ fn ip_key(ip: IpAddr) -> String {
     }
 }
 
+/// The first delay once a threshold is reached; it doubles with every further failure.
+const FIRST_DELAY_SECS: i64 = 5;
+
 fn delay_after(failures: i64, threshold: i64, max: Duration) -> Duration {
     if failures < threshold {
         return Duration::ZERO;
     }
     let exp = u32::try_from((failures - threshold).min(20)).unwrap_or(20);
-    Duration::seconds(2_i64.saturating_pow(exp)).min(max)
+    Duration::seconds(FIRST_DELAY_SECS.saturating_mul(2_i64.saturating_pow(exp))).min(max)
+}
+
+/// Whole seconds, rounded up (a client that waits `Retry-After` seconds must succeed), at least 1.
+fn seconds_up(d: Duration) -> i64 {
+    (d.whole_seconds() + i64::from(d.subsec_nanoseconds() > 0)).max(1)
 }
 
 /// Leading zero bits of a digest.
@@ -192,22 +201,34 @@ impl Throttle {
                 let wait = delay_after(c.failures, self.policy.ip_threshold, self.policy.max_delay);
                 let until = c.last_failure_at + wait;
                 if wait > Duration::ZERO && until > now {
-                    return Ok(Some(Throttled::Delayed { retry_after: (until - now).whole_seconds().max(1) }));
+                    // A refused attempt counts too: the delay grows while the client keeps
+                    // trying and lapses once it waits the Retry-After it was given.
+                    let key = ip_key(ip);
+                    self.store.record_failures(std::slice::from_ref(&key), now, since).await?;
+                    let next = delay_after(c.failures + 1, self.policy.ip_threshold, self.policy.max_delay);
+                    return Ok(Some(Throttled::Delayed { retry_after: seconds_up(next) }));
                 }
             }
         }
         if let Some(c) = self.store.find_failure_counter(&account_key(canonical_login), since).await? {
+            // Under attack, an attempt before the (growing) delay has passed needs a proof of
+            // work; a client that waits it out may try without one. No permanent lockout.
+            let wait = delay_after(c.failures, self.policy.account_threshold, self.policy.max_delay).max(Duration::seconds(1));
+            let until = c.last_failure_at + wait;
             if c.failures >= self.policy.account_threshold {
-                let extra = u8::try_from(((c.failures - self.policy.account_threshold) / 20).min(4)).unwrap_or(4);
+                let extra = u8::try_from(((c.failures - self.policy.account_threshold) / 200).min(2)).unwrap_or(2);
                 let bits = self.policy.pow_bits.saturating_add(extra);
+                // A solution presented while the account is under attack is always used up.
                 let solved = match answer {
                     Some(a) => self.verify_answer(canonical_login, a, bits, now).await?,
                     None => false,
                 };
-                if !solved {
-                    let wait = delay_after(c.failures, self.policy.account_threshold, self.policy.max_delay).max(Duration::seconds(1));
+                if !solved && until > now {
+                    let key = account_key(canonical_login);
+                    self.store.record_failures(std::slice::from_ref(&key), now, since).await?;
+                    let next = delay_after(c.failures + 1, self.policy.account_threshold, self.policy.max_delay).max(Duration::seconds(1));
                     return Ok(Some(Throttled::ChallengeRequired {
-                        retry_after: wait.whole_seconds(),
+                        retry_after: seconds_up(next),
                         challenge: self.challenge(canonical_login, bits, now)?,
                     }));
                 }
@@ -254,8 +275,8 @@ mod tests {
     fn delays_grow_and_are_capped() {
         let max = Duration::minutes(15);
         assert_eq!(delay_after(29, 30, max), Duration::ZERO);
-        assert_eq!(delay_after(30, 30, max), Duration::seconds(1));
-        assert_eq!(delay_after(33, 30, max), Duration::seconds(8));
+        assert_eq!(delay_after(30, 30, max), Duration::seconds(5));
+        assert_eq!(delay_after(33, 30, max), Duration::seconds(40));
         assert_eq!(delay_after(100, 30, max), max);
     }
 

@@ -66,7 +66,7 @@ pub struct ThrottleSettings {
     pub window: Option<DurationSetting>,
     /// Longest delay (default 15m).
     pub max_delay: Option<DurationSetting>,
-    /// Proof-of-work difficulty in bits (default 20, about a second in a browser).
+    /// Proof-of-work difficulty in bits (default 18, about a second in a browser).
     pub pow_bits: Option<u8>,
 }
 

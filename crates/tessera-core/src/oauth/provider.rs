@@ -369,6 +369,14 @@ fn at_hash(alg: JwsAlg, access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(half)
 }
 
+/// Parses a JWS that claims to be an ID token: our ID tokens carry `typ: JWT`; access,
+/// logout and security event tokens (`at+jwt`, `logout+jwt`, `secevent+jwt`) are not hints.
+fn parse_id_token(token: &str) -> Option<jose::UnverifiedJws> {
+    let jws = jose::parse(token).ok()?;
+    let typ = jws.header.get("typ").and_then(Value::as_str).unwrap_or("JWT");
+    typ.eq_ignore_ascii_case("JWT").then_some(jws)
+}
+
 fn is_pkce_verifier(v: &str) -> bool {
     (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
@@ -616,7 +624,7 @@ impl Provider {
     /// required of a hint) and returns its subject. With `client`, the audience must match.
     pub fn verify_id_token_hint(&self, token: &str, client: Option<&str>) -> Option<String> {
         let keys = self.inner.keys.current();
-        let claims = jose::parse(token).ok()?.verify(keys.verifying_keys(), &JwsAlg::ALL, None).ok()?;
+        let claims = parse_id_token(token)?.verify(keys.verifying_keys(), &JwsAlg::ALL, None).ok()?;
         if claims.get("iss").and_then(Value::as_str) != Some(self.inner.config.issuer.as_str()) {
             return None;
         }
@@ -773,7 +781,7 @@ impl Provider {
         }
         let now = self.now().unix_timestamp();
         let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| fail("client_assertion needs a numeric exp"))?;
-        if exp + CLOCK_LEEWAY < now || exp > now + 3600 {
+        if exp > now.saturating_add(3600) || exp.saturating_add(CLOCK_LEEWAY) < now {
             return Err(fail("client_assertion is expired or lives too long"));
         }
         if let Some(nbf) = claims.get("nbf")
@@ -1187,7 +1195,7 @@ impl Provider {
         state: Option<&str>,
     ) -> Result<EndSession, OAuthError> {
         let hint = id_token_hint.and_then(|h| {
-            let claims = jose::parse(h).ok()?.verify(self.inner.keys.current().verifying_keys(), &JwsAlg::ALL, None).ok()?;
+            let claims = parse_id_token(h)?.verify(self.inner.keys.current().verifying_keys(), &JwsAlg::ALL, None).ok()?;
             if claims.get("iss").and_then(Value::as_str) != Some(self.inner.config.issuer.as_str()) {
                 return None;
             }

@@ -84,10 +84,17 @@ pub fn bare_client() -> reqwest::Client {
 
 /// Builds and starts the application on a fresh database of `backend`.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with_env(backend, &[]).await
+}
+
+/// Like [`spawn_app`], with extra `TESSERA_*` environment settings (which win over the
+/// test defaults), e.g. `("TESSERA_SIGNUP__ENABLED", "true")`.
+pub async fn spawn_app_with_env(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     install_crypto();
     let (url, cleanup) = TestDb::fresh_url(backend).await.expect("fresh database");
     let data_dir = scratch_dir("http").unwrap();
-    let env = test_env(&data_dir, &url);
+    let mut env = test_env(&data_dir, &url);
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = Config::from_settings(load_settings(None, &env).unwrap()).unwrap();
     let app = Application::build(config).await.expect("application builds");
     let base = format!("http://{}", app.local_addr());

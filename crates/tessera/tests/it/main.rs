@@ -35,3 +35,7 @@ mod headers;
 mod login;
 mod oauth;
 mod sessions;
+mod attacks;
+mod fuzz;
+mod throttle;
+mod forms;
