@@ -9,8 +9,8 @@ use crate::CoreError;
 use crate::secret::{Password, constant_time_eq};
 use crate::user::nfkc;
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::PasswordVerifier as _;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use aws_lc_rs::pbkdf2;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -59,6 +59,33 @@ struct Inner {
     cost: ArgonCost,
     permits: Semaphore,
     dummy_hash: String,
+    /// Argon2 working memory (m KiB each), reused across hashes: at most one per permit
+    /// exists, so memory stays bounded and the allocator does not churn.
+    buffers: std::sync::Mutex<Vec<Vec<Block>>>,
+}
+
+impl Inner {
+    fn take_buffer(&self) -> Vec<Block> {
+        let reused = self.buffers.lock().ok().and_then(|mut b| b.pop());
+        reused.unwrap_or_else(|| vec![Block::default(); self.params.block_count()])
+    }
+    fn give_back(&self, buf: Vec<Block>) {
+        if let Ok(mut b) = self.buffers.lock() {
+            b.push(buf);
+        }
+    }
+    fn hash(&self, password: &[u8]) -> Result<String, CoreError> {
+        let mut buf = self.take_buffer();
+        let r = hash_with(&self.params, password, &mut buf);
+        self.give_back(buf);
+        r
+    }
+    fn verify(&self, stored: &str, password: &str) -> bool {
+        let mut buf = self.take_buffer();
+        let ok = verify_any(stored, password, &self.params, &mut buf);
+        self.give_back(buf);
+        ok
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -76,13 +103,15 @@ impl PasswordHasher {
         // does not exist, so unknown users take as long as known ones.
         let mut random = [0u8; 32];
         crate::secret::fill_random(&mut random)?;
-        let dummy_hash = hash_blocking(&params, &random)?;
+        let mut buf = vec![Block::default(); params.block_count()];
+        let dummy_hash = hash_with(&params, &random, &mut buf)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
                 cost,
                 permits: Semaphore::new(concurrency.max(1)),
                 dummy_hash,
+                buffers: std::sync::Mutex::new(vec![buf]),
             }),
         })
     }
@@ -96,7 +125,7 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> Result<String, CoreError> {
         let inner = self.inner.clone();
         let pw = nfkc(password.expose());
-        self.run(move || hash_blocking(&inner.params, pw.as_bytes())).await
+        self.run(move || inner.hash(pw.as_bytes())).await
     }
 
     /// Verifies `password` against `stored`. With `None` (unknown user, no password) the
@@ -108,14 +137,14 @@ impl PasswordHasher {
         let stored = stored.map(str::to_owned);
         self.run(move || {
             let Some(stored) = stored else {
-                let _ = verify_any(&inner.dummy_hash, &pw);
+                let _ = inner.verify(&inner.dummy_hash, &pw);
                 return Ok(Verification::Mismatch);
             };
-            if !verify_any(&stored, &pw) {
+            if !inner.verify(&stored, &pw) {
                 return Ok(Verification::Mismatch);
             }
             let upgraded = if needs_rehash(&stored, &inner.params) {
-                Some(hash_blocking(&inner.params, nfkc(&pw).as_bytes())?)
+                Some(inner.hash(nfkc(&pw).as_bytes())?)
             } else {
                 None
             };
@@ -140,13 +169,47 @@ impl PasswordHasher {
     }
 }
 
-fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, CoreError> {
+/// Argon2id output length (bytes).
+const OUTPUT_LEN: usize = 32;
+
+/// Hashes into a PHC string using `buf` as the working memory.
+fn hash_with(params: &Params, password: &[u8], buf: &mut [Block]) -> Result<String, CoreError> {
     let mut salt = [0u8; 16];
     crate::secret::fill_random(&mut salt)?;
+    let mut out = [0u8; OUTPUT_LEN];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password_with_salt(password, &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| CoreError::Internal(format!("argon2 hashing failed: {e}")))
+        .hash_password_into_with_memory(password, &salt, &mut out, buf)
+        .map_err(|e| CoreError::Internal(format!("argon2 hashing failed: {e}")))?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    ))
+}
+
+/// Verifies an Argon2 PHC string; reuses `buf` when the stored cost matches it.
+fn verify_argon2(stored: &str, password: &str, current: &Params, buf: &mut [Block]) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else { return false };
+    let (Some(salt), Some(expected)) = (parsed.salt.as_ref(), parsed.hash.as_ref()) else { return false };
+    let Ok(params) = Params::try_from(&parsed) else { return false };
+    let same_shape = params.block_count() == current.block_count() && expected.len() == OUTPUT_LEN;
+    if !same_shape {
+        return Argon2::default().verify_password(password.as_bytes(), stored).is_ok();
+    }
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else { return false };
+    let version = match parsed.version.map(Version::try_from) {
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+        None => Version::V0x10,
+    };
+    let mut out = [0u8; OUTPUT_LEN];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), &mut out, buf)
+        .is_ok()
+        && constant_time_eq(&out, expected.as_bytes())
 }
 
 /// Whether a stored hash should be replaced by one at the current parameters.
@@ -167,17 +230,17 @@ fn needs_rehash(stored: &str, params: &Params) -> bool {
 
 /// Verifies against any supported format. Passwords are tried in NFKC form first and, for
 /// imported hashes made by systems that did not normalise, as typed.
-fn verify_any(stored: &str, password: &str) -> bool {
+fn verify_any(stored: &str, password: &str, current: &Params, buf: &mut [Block]) -> bool {
     let normalised = nfkc(password);
-    if verify_one(stored, &normalised) {
+    if verify_one(stored, &normalised, current, buf) {
         return true;
     }
-    normalised != password && !stored.starts_with("$argon2") && verify_one(stored, password)
+    normalised != password && !stored.starts_with("$argon2") && verify_one(stored, password, current, buf)
 }
 
-fn verify_one(stored: &str, password: &str) -> bool {
+fn verify_one(stored: &str, password: &str, current: &Params, buf: &mut [Block]) -> bool {
     if stored.starts_with("$argon2") {
-        return Argon2::default().verify_password(password.as_bytes(), stored).is_ok();
+        return verify_argon2(stored, password, current, buf);
     }
     if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") {
         return bcrypt::verify(password, stored).unwrap_or(false);
@@ -325,8 +388,25 @@ mod tests {
 
     #[test]
     fn garbage_hashes_never_verify() {
-        for s in ["", "$", "$pbkdf2-sha256$", "pbkdf2_sha256$0$a$b", "$2b$xx", "plain"] {
-            assert!(!verify_any(s, "anything"));
+        let p = Params::new(1024, 1, 1, None).unwrap();
+        let mut buf = vec![Block::default(); p.block_count()];
+        for s in ["", "$", "$argon2id$", "$argon2id$v=19$m=1024,t=1,p=1$AAAA$AAAA", "$pbkdf2-sha256$", "pbkdf2_sha256$0$a$b", "$2b$xx", "plain"] {
+            assert!(!verify_any(s, "anything", &p, &mut buf));
         }
+    }
+
+    #[tokio::test]
+    async fn hashes_made_with_reused_memory_verify_with_the_reference_implementation() {
+        let h = cheap();
+        let phc = h.hash(&Password::new("reference check password")).await.unwrap();
+        assert!(Argon2::default().verify_password(b"reference check password", phc.as_str()).is_ok());
+        assert!(Argon2::default().verify_password(b"reference check passworD", phc.as_str()).is_err());
+        // And a hash made by the reference implementation verifies here.
+        use argon2::password_hash::PasswordHasher as _;
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(1024, 1, 1, None).unwrap())
+            .hash_password_with_salt(b"made elsewhere password", b"0123456789abcdef")
+            .unwrap()
+            .to_string();
+        assert!(matches!(h.verify(&Password::new("made elsewhere password"), Some(&reference)).await.unwrap(), Verification::Match { upgraded: None }));
     }
 }

@@ -335,6 +335,43 @@ struct Inner {
     keys: Arc<KeyRing>,
     clock: SharedClock,
     config: ProviderConfig,
+    clients: ClientCache,
+    discovery: Arc<str>,
+}
+
+/// Recently read clients, so the token endpoint does not read the client row on every
+/// request. Entries live one second (other nodes' changes are seen within that); this
+/// node's own registrations and deletions invalidate at once.
+#[derive(Default)]
+struct ClientCache {
+    entries: std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, Option<Client>)>>,
+}
+
+const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+const CLIENT_CACHE_MAX: usize = 10_000;
+
+impl ClientCache {
+    fn get(&self, id: &str) -> Option<Option<Client>> {
+        let map = self.entries.read().ok()?;
+        let (at, c) = map.get(id)?;
+        (at.elapsed() < CLIENT_CACHE_TTL).then(|| c.clone())
+    }
+    fn put(&self, id: &str, c: Option<Client>) {
+        if let Ok(mut map) = self.entries.write() {
+            if map.len() >= CLIENT_CACHE_MAX {
+                map.retain(|_, (at, _)| at.elapsed() < CLIENT_CACHE_TTL);
+                if map.len() >= CLIENT_CACHE_MAX {
+                    map.clear();
+                }
+            }
+            map.insert(id.to_owned(), (std::time::Instant::now(), c));
+        }
+    }
+    fn forget(&self, id: &str) {
+        if let Ok(mut map) = self.entries.write() {
+            map.remove(id);
+        }
+    }
 }
 
 impl std::fmt::Debug for Provider {
@@ -384,7 +421,18 @@ fn is_pkce_verifier(v: &str) -> bool {
 impl Provider {
     /// Builds the provider.
     pub fn new(store: Arc<dyn OAuthStore>, users: Arc<dyn Store>, keys: Arc<KeyRing>, clock: SharedClock, config: ProviderConfig) -> Self {
-        Self { inner: Arc::new(Inner { store, users, keys, clock, config }) }
+        let discovery = Arc::from(discovery_document(&config).to_string());
+        Self { inner: Arc::new(Inner { store, users, keys, clock, config, clients: ClientCache::default(), discovery }) }
+    }
+
+    /// A client by id, through the one-second cache.
+    async fn client(&self, id: &str) -> Result<Option<Client>, crate::store::StoreError> {
+        if let Some(hit) = self.inner.clients.get(id) {
+            return Ok(hit);
+        }
+        let c = self.inner.store.find_client(&ClientId::new(id)).await?;
+        self.inner.clients.put(id, c.clone());
+        Ok(c)
     }
 
     /// Settings.
@@ -403,40 +451,14 @@ impl Provider {
 
     // ---------------------------------------------------------------- discovery
 
+    /// The OpenID Provider / RFC 8414 metadata, serialised once.
+    pub fn discovery_json(&self) -> Arc<str> {
+        self.inner.discovery.clone()
+    }
+
     /// The OpenID Provider / RFC 8414 metadata.
     pub fn discovery(&self) -> Value {
-        let c = &self.inner.config;
-        json!({
-            "issuer": c.issuer,
-            "authorization_endpoint": c.url(paths::AUTHORIZE),
-            "token_endpoint": c.url(paths::TOKEN),
-            "userinfo_endpoint": c.url(paths::USERINFO),
-            "jwks_uri": c.url(paths::JWKS),
-            "introspection_endpoint": c.url(paths::INTROSPECT),
-            "revocation_endpoint": c.url(paths::REVOKE),
-            "end_session_endpoint": c.url(paths::END_SESSION),
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query", "form_post"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
-            "userinfo_signing_alg_values_supported": ["none"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256", "RS256"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-            "code_challenge_methods_supported": ["S256"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash",
-                                 "name", "preferred_username", "email", "email_verified", "updated_at"],
-            "claims_parameter_supported": false,
-            "request_parameter_supported": false,
-            "request_uri_parameter_supported": false,
-            "authorization_response_iss_parameter_supported": true,
-            "backchannel_logout_supported": true,
-            "backchannel_logout_session_supported": true,
-            "prompt_values_supported": ["none", "login", "consent"],
-        })
+        discovery_document(&self.inner.config)
     }
 
     // ---------------------------------------------------------------- clients
@@ -445,12 +467,13 @@ impl Provider {
     pub async fn register_client(&self, reg: ClientRegistration) -> Result<(Client, Option<String>), crate::CoreError> {
         let new = reg.validate(self.now())?;
         self.inner.store.create_client(&new.client).await?;
+        self.inner.clients.forget(new.client.id.as_str());
         Ok((new.client, new.secret))
     }
 
     /// Finds a client.
     pub async fn find_client(&self, id: &str) -> Result<Option<Client>, crate::CoreError> {
-        Ok(self.inner.store.find_client(&ClientId::new(id)).await?)
+        Ok(self.client(id).await?)
     }
 
     /// Lists clients.
@@ -460,10 +483,13 @@ impl Provider {
 
     /// Deletes a client.
     pub async fn delete_client(&self, id: &str) -> Result<(), crate::CoreError> {
-        self.inner.store.delete_client(&ClientId::new(id)).await.map_err(|e| match e {
+        self.inner.clients.forget(id);
+        let deleted = self.inner.store.delete_client(&ClientId::new(id)).await.map_err(|e| match e {
             crate::store::StoreError::NotFound => crate::CoreError::NotFound,
             other => other.into(),
-        })
+        });
+        self.inner.clients.forget(id);
+        deleted
     }
 
     // ---------------------------------------------------------------- authorization
@@ -490,7 +516,7 @@ impl Provider {
     pub async fn validate_authorization(&self, p: &AuthorizeParams) -> Result<AuthorizationRequest, AuthorizeError> {
         let untrusted = |m: &str| AuthorizeError::Untrusted(m.to_owned());
         let client_id = p.client_id.as_deref().filter(|c| !c.is_empty() && c.len() <= 256).ok_or_else(|| untrusted("The request does not name a client (client_id)."))?;
-        let client = match self.inner.store.find_client(&ClientId::new(client_id)).await {
+        let client = match self.client(client_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return Err(untrusted("The application that sent you here is not registered.")),
             Err(e) => {
@@ -738,7 +764,7 @@ impl Provider {
             return Err(OAuthError::client("client_id does not match the authenticated client"));
         }
         let unknown = || OAuthError::client("client authentication failed");
-        let client = self.inner.store.find_client(&ClientId::new(id.as_str())).await?.ok_or_else(unknown)?;
+        let client = self.client(&id).await?.ok_or_else(unknown)?;
         if client.auth_method != method {
             return Err(unknown());
         }
@@ -1386,6 +1412,41 @@ fn event_body(e: &SecurityEvent) -> Value {
             "event_timestamp": ts,
         }}),
     }
+}
+
+/// The OpenID Provider / RFC 8414 metadata document.
+fn discovery_document(c: &ProviderConfig) -> Value {
+    json!({
+        "issuer": c.issuer,
+        "authorization_endpoint": c.url(paths::AUTHORIZE),
+        "token_endpoint": c.url(paths::TOKEN),
+        "userinfo_endpoint": c.url(paths::USERINFO),
+        "jwks_uri": c.url(paths::JWKS),
+        "introspection_endpoint": c.url(paths::INTROSPECT),
+        "revocation_endpoint": c.url(paths::REVOKE),
+        "end_session_endpoint": c.url(paths::END_SESSION),
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256", "RS256"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash",
+                             "name", "preferred_username", "email", "email_verified", "updated_at"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "prompt_values_supported": ["none", "login", "consent"],
+    })
 }
 
 /// Profile and e-mail claims for the scopes granted.

@@ -14,7 +14,7 @@ pub const JWKS_MAX_AGE_SECS: u32 = 60;
 
 /// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
 pub async fn discovery(State(state): State<AppState>) -> Response {
-    let mut res = Json(state.provider().discovery()).into_response();
+    let mut res = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.provider().discovery_json().to_string()).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     res
 }
