@@ -25,4 +25,4 @@ cd tests/e2e
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-TESSERA_BIN="${TESSERA_BIN:-$PWD/../../target/debug/tessera}" npm test
+npm test   # the harness runs ../../target/debug/tessera (or $TESSERA_BIN)

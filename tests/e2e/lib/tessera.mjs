@@ -25,6 +25,13 @@ const STOP_GRACE_MS = 5_000;
 const CLI_TIMEOUT_MS = 60_000;
 
 /** The tessera binary: $TESSERA_BIN, else <repo>/target/debug/tessera. */
+/** The environment for a tessera process: ours, less the harness's own TESSERA_BIN
+ * (tessera refuses unknown TESSERA_* variables). */
+function baseEnv() {
+  const { TESSERA_BIN: _bin, ...rest } = process.env;
+  return rest;
+}
+
 export function tesseraBin() {
   return process.env.TESSERA_BIN || path.join(REPO_DIR, 'target', 'debug', 'tessera');
 }
@@ -83,7 +90,7 @@ export async function makeSelfSignedCert(dir) {
  */
 export function cli(args, { env = {}, stdin, dataDir } = {}) {
   const bin = tesseraBin();
-  const childEnv = { ...process.env, ...env };
+  const childEnv = { ...baseEnv(), ...env };
   if (dataDir) childEnv.TESSERA_DATA_DIR = dataDir;
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -164,7 +171,7 @@ export async function startServer({ env = {}, tls = false, args = ['serve'] } = 
   Object.assign(serverEnv, env);
 
   const proc = spawn(bin, args, {
-    env: { ...process.env, ...serverEnv },
+    env: { ...baseEnv(), ...serverEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
