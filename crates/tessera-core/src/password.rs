@@ -111,7 +111,8 @@ impl PasswordHasher {
                 cost,
                 permits: Semaphore::new(concurrency.max(1)),
                 dummy_hash,
-                buffers: std::sync::Mutex::new(vec![buf]),
+                // Not kept from the dummy hash: an idle server holds no 19 MiB buffer.
+                buffers: std::sync::Mutex::new(Vec::new()),
             }),
         })
     }
