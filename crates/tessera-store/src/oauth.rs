@@ -215,6 +215,32 @@ macro_rules! lock_event_log {
     }};
 }
 
+/// Records a grant's refresh token and access-token id (each optional) in `$tx`.
+macro_rules! insert_tokens {
+    ($tx:expr, $gid:expr, $refresh:expr, $access:expr) => {{
+        if let Some(r) = $refresh {
+            sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(r.hash.as_bytes().as_slice())
+                .bind($gid)
+                .bind(r.client_id.as_str())
+                .bind(r.created_at.unix_timestamp())
+                .bind(r.expires_at.unix_timestamp())
+                .execute(&mut *$tx)
+                .await
+                .map_err(db)?;
+        }
+        if let Some(a) = $access {
+            sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
+                .bind(&a.jti)
+                .bind($gid)
+                .bind(a.expires_at.unix_timestamp())
+                .execute(&mut *$tx)
+                .await
+                .map_err(db)?;
+        }
+    }};
+}
+
 /// Appends revocation events for grant `$g` (the event-log lock must be held).
 macro_rules! grant_events {
     ($pool:expr, $tx:expr, $g:expr, $t:expr) => {{
@@ -284,24 +310,7 @@ impl SqlStore {
                 tx.commit().await.map_err(db)?;
                 return Ok(RefreshRotation::Invalid);
             };
-            sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(new.hash.as_bytes().as_slice())
-                .bind(&gid)
-                .bind(new.client_id.as_str())
-                .bind(new.created_at.unix_timestamp())
-                .bind(new.expires_at.unix_timestamp())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            if let Some(a) = access {
-                sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
-                    .bind(&a.jti)
-                    .bind(&gid)
-                    .bind(a.expires_at.unix_timestamp())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
+            insert_tokens!(tx, &gid, Some(new), access);
             tx.commit().await.map_err(db)?;
             Ok(RefreshRotation::Rotated(grant.into_grant()?))
         })
@@ -590,28 +599,7 @@ impl OAuthStore for SqlStore {
                 .map_err(db)?;
             // Tokens are recorded even for a grant stored revoked, so that every check
             // (introspection, refresh, the revocation feed) sees them as revoked.
-            {
-                if let Some(r) = refresh {
-                    sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(r.hash.as_bytes().as_slice())
-                        .bind(&gid)
-                        .bind(r.client_id.as_str())
-                        .bind(r.created_at.unix_timestamp())
-                        .bind(r.expires_at.unix_timestamp())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
-                if let Some(a) = access {
-                    sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
-                        .bind(&a.jti)
-                        .bind(&gid)
-                        .bind(a.expires_at.unix_timestamp())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
-            }
+            insert_tokens!(tx, &gid, refresh, access);
             if !live {
                 grant_events!(pool, tx, &gid, g.created_at.unix_timestamp());
             }

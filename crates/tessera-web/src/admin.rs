@@ -269,8 +269,7 @@ pub async fn delete_client(State(state): State<AppState>, headers: HeaderMap, Pa
 /// `POST /admin/v1/keys/rotate`.
 pub async fn rotate_keys(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers).await?;
-    let now = OffsetDateTime::now_utc();
-    state.provider().keys().rotate(now).await?;
+    state.provider().rotate_keys().await?;
     let keys = state.provider().keys().list().await?;
     Ok(Json(json!({"keys": keys.iter().map(|k| json!({"kid": k.kid, "alg": k.alg.as_str(), "state": k.state.as_str()})).collect::<Vec<_>>()})))
 }

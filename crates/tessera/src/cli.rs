@@ -362,7 +362,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Valu
             json!({"client_id": client_id, "deleted": true})
         }
         Command::Keys(KeysCommand::Rotate) => {
-            provider.keys().rotate(clock.now()).await?;
+            provider.rotate_keys().await?;
             keys_json(&provider).await?
         }
         Command::Keys(KeysCommand::List) => keys_json(&provider).await?,

@@ -936,25 +936,23 @@ impl Provider {
     async fn refresh(&self, client: &Client, p: &TokenParams) -> Result<TokenResponse, OAuthError> {
         let token = p.refresh_token.as_deref().filter(|t| !t.is_empty() && t.len() <= 512).ok_or_else(|| OAuthError::request("refresh_token is required"))?;
         let now = self.now();
-        // The new refresh token is made before rotation so both happen in one transaction.
-        let new_token = SecretToken::generate()?;
-        let placeholder_grant = uuid::Uuid::nil();
-        let mut new = NewRefreshToken {
-            hash: new_token.hash(),
-            grant_id: placeholder_grant,
-            client_id: client.id.clone(),
-            created_at: now,
-            expires_at: now + self.inner.config.refresh_token_ttl,
-        };
-        let jti = random_id()?;
-        let access_record = IssuedAccessToken { jti: jti.clone(), grant_id: placeholder_grant, expires_at: now + self.inner.config.access_token_ttl };
         let old = TokenHash::of(token.as_bytes());
         let grant = match self.inner.store.find_refresh_token(&old).await? {
             Some(info) => info.grant,
             None => return Err(OAuthError::grant("the refresh token is invalid")),
         };
-        new.grant_id = grant.id;
-        let access_record = IssuedAccessToken { grant_id: grant.id, ..access_record };
+        // The new refresh token and the access-token record are made before rotation so
+        // that the store writes them in the same transaction.
+        let new_token = SecretToken::generate()?;
+        let new = NewRefreshToken {
+            hash: new_token.hash(),
+            grant_id: grant.id,
+            client_id: client.id.clone(),
+            created_at: now,
+            expires_at: now + self.inner.config.refresh_token_ttl,
+        };
+        let jti = random_id()?;
+        let access_record = IssuedAccessToken { jti: jti.clone(), grant_id: grant.id, expires_at: now + self.inner.config.access_token_ttl };
         let requested = match p.scope.as_deref() {
             Some(s) => {
                 let s = Scopes::parse(s).map_err(OAuthError::InvalidScope)?;
@@ -1328,6 +1326,11 @@ impl Provider {
             out.push((e.seq, signer.sign_jwt("secevent+jwt", &set)?));
         }
         Ok(out)
+    }
+
+    /// Rotates the signing keys (admin API, CLI) at the provider's clock.
+    pub async fn rotate_keys(&self) -> Result<(), crate::CoreError> {
+        self.inner.keys.rotate(self.now()).await
     }
 
     /// The store (for the delivery worker).
