@@ -58,6 +58,10 @@ uuid_id!(
     SessionHandle
 );
 uuid_id!(
+    /// A registered passkey's id (ours, not the authenticator's credential id).
+    PasskeyId
+);
+uuid_id!(
     /// An audit event's id.
     AuditEventId
 );

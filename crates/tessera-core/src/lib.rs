@@ -7,6 +7,7 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod jose;
+pub mod mfa;
 pub mod oauth;
 pub mod password;
 pub mod password_policy;

@@ -61,7 +61,7 @@ pub struct AuditQuery {
 
 /// Persistent state. Every method is one atomic intent.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: MfaStore + Send + Sync + 'static {
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -246,4 +246,75 @@ pub trait OAuthStore: Send + Sync + 'static {
     async fn append_security_events(&self, events: &[NewSecurityEvent], now: OffsetDateTime) -> Result<(), StoreError>;
     /// Events with `seq > after` and `at >= since`, oldest first.
     async fn security_events_after(&self, after: i64, since: OffsetDateTime, limit: u32) -> Result<Vec<SecurityEvent>, StoreError>;
+}
+
+use crate::ids::PasskeyId;
+use crate::mfa::model::{Ceremony, FactorSummary, PasskeyRecord, PendingLogin, TotpRecord};
+
+/// Persistent state of strong authentication: second factors, ceremonies and sign-ins in
+/// progress. Single use (TOTP steps, recovery codes, ceremonies, pending sign-ins) is
+/// enforced by conditional updates and `DELETE … RETURNING`.
+#[async_trait]
+pub trait MfaStore: Send + Sync + 'static {
+    // ---- pending sign-ins ----
+    /// Stores a pending sign-in under the hash of its secret.
+    async fn create_pending_login(&self, hash: &TokenHash, pending: &PendingLogin) -> Result<(), StoreError>;
+    /// A pending sign-in that has not lapsed.
+    async fn find_pending_login(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<PendingLogin>, StoreError>;
+    /// Uses up a pending sign-in: exactly one caller gets it.
+    async fn take_pending_login(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<PendingLogin>, StoreError>;
+    /// Counts a wrong answer; returns the new count (`None` if it is gone).
+    async fn record_pending_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError>;
+    /// Rotates a session's id and records a new authentication in it (re-authentication or
+    /// step-up keeps the session's handle, so its grants stay); `None` if it has ended.
+    async fn upgrade_session(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+        amr: &[String],
+        auth_time: OffsetDateTime,
+    ) -> Result<Option<Session>, StoreError>;
+
+    // ---- second factors ----
+    /// Which factors a user has.
+    async fn find_factor_summary(&self, user_id: UserId) -> Result<FactorSummary, StoreError>;
+    /// Starts (or restarts) TOTP enrolment with a new sealed secret; false if a confirmed
+    /// authenticator exists (it must be removed first).
+    async fn begin_totp_enrolment(&self, user_id: UserId, sealed_secret: &[u8], now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// The user's TOTP record, confirmed or not.
+    async fn find_totp(&self, user_id: UserId) -> Result<Option<TotpRecord>, StoreError>;
+    /// Confirms enrolment with the step of its first accepted code; false if there is no
+    /// unconfirmed enrolment.
+    async fn confirm_totp(&self, user_id: UserId, step: i64, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Accepts a code's step only if it is later than the last accepted one (single use).
+    async fn use_totp_step(&self, user_id: UserId, step: i64) -> Result<bool, StoreError>;
+    /// Removes the TOTP authenticator; false if there was none.
+    async fn delete_totp(&self, user_id: UserId) -> Result<bool, StoreError>;
+    /// Replaces every recovery code of a user with these hashes.
+    async fn replace_recovery_codes(&self, user_id: UserId, hashes: &[TokenHash], now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Uses up one recovery code: true exactly once.
+    async fn use_recovery_code(&self, user_id: UserId, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    // ---- passkeys ----
+    /// Registers a passkey; `Conflict("credential")` if its credential id is registered.
+    async fn create_passkey(&self, passkey: &PasskeyRecord) -> Result<(), StoreError>;
+    /// A user's passkeys, oldest first.
+    async fn list_passkeys(&self, user_id: UserId) -> Result<Vec<PasskeyRecord>, StoreError>;
+    /// The passkey with this credential id.
+    async fn find_passkey_by_credential(&self, credential_id: &[u8]) -> Result<Option<PasskeyRecord>, StoreError>;
+    /// Records a use (new counter/flags in `data`).
+    async fn record_passkey_use(&self, id: PasskeyId, data: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Renames one of the user's passkeys; false if it is not theirs.
+    async fn rename_passkey(&self, user_id: UserId, id: PasskeyId, name: &str) -> Result<bool, StoreError>;
+    /// Deletes one of the user's passkeys; false if it is not theirs.
+    async fn delete_passkey(&self, user_id: UserId, id: PasskeyId) -> Result<bool, StoreError>;
+
+    // ---- WebAuthn ceremonies ----
+    /// Stores a ceremony's state under the hash of its handle.
+    async fn create_ceremony(&self, hash: &TokenHash, ceremony: &Ceremony) -> Result<(), StoreError>;
+    /// Uses up a ceremony: exactly one caller gets it, and only before it lapses.
+    async fn take_ceremony(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<Ceremony>, StoreError>;
+
+    /// Deletes lapsed pending sign-ins and ceremonies.
+    async fn purge_expired_mfa(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -124,6 +124,9 @@ pub struct Client {
     pub scopes: Vec<String>,
     /// First-party client: no consent screen.
     pub skip_consent: bool,
+    /// Every sign-in for this client must be multi-factor (step-up if the session is not).
+    #[serde(default)]
+    pub require_mfa: bool,
     /// How it authenticates at the token endpoint.
     pub auth_method: AuthMethod,
     /// Back-channel logout URI.
@@ -224,6 +227,9 @@ pub struct ClientRegistration {
     /// Skip the consent screen.
     #[serde(default)]
     pub skip_consent: bool,
+    /// Require multi-factor authentication for every sign-in to this client.
+    #[serde(default)]
+    pub require_mfa: bool,
     /// Back-channel logout URI.
     pub backchannel_logout_uri: Option<String>,
     /// Token endpoint auth method (default client_secret_basic, or none for public clients).
@@ -346,6 +352,7 @@ impl ClientRegistration {
                 grant_types,
                 scopes,
                 skip_consent: self.skip_consent,
+                require_mfa: self.require_mfa,
                 auth_method,
                 backchannel_logout_uri: self.backchannel_logout_uri,
                 id_token_alg,
