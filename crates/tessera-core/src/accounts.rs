@@ -5,6 +5,10 @@ use crate::CoreError;
 use crate::audit::{AuditEvent, AuditKind, Auditor};
 use crate::clock::SharedClock;
 use crate::ids::{SessionHandle, UserId};
+use crate::jose::KeySealer;
+use crate::mfa::level::{AuthLevel, Factor, combine};
+use crate::mfa::model::FactorSummary;
+use crate::mfa::passkey::Passkeys;
 use crate::oauth::provider::{SessionObserver, SessionsEnded};
 use crate::password::{PasswordHasher, Verification, is_supported_hash};
 use crate::secret::{Password, SecretToken, TokenHash};
@@ -56,17 +60,60 @@ pub struct Authenticated {
     pub id_hash: TokenHash,
 }
 
+/// Settings of strong authentication.
+#[derive(Clone)]
+pub struct MfaSettings {
+    /// Seals TOTP secrets at rest (a key derived from the server's secret).
+    pub sealer: Arc<KeySealer>,
+    /// The WebAuthn relying party; `None` when the issuer cannot be one (an IP address).
+    pub passkeys: Option<Passkeys>,
+    /// How recent the last authentication must be before credentials change or sessions end.
+    pub reauth_window: Duration,
+    /// The issuer name authenticator apps show next to the account.
+    pub totp_issuer: String,
+}
+
+impl std::fmt::Debug for MfaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaSettings")
+            .field("passkeys", &self.passkeys)
+            .field("reauth_window", &self.reauth_window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a password sign-in led to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// Signed in.
+    SignedIn(StartedSession),
+    /// The password was right; a second factor is needed (the user enrolled one).
+    SecondFactor(SecondFactorNeeded),
+}
+
+/// A sign-in waiting for a second factor: its secret (for a short-lived cookie only).
+#[derive(Debug)]
+pub struct SecondFactorNeeded {
+    /// The pending sign-in's secret.
+    pub token: SecretToken,
+    /// What the user can answer with.
+    pub factors: FactorSummary,
+    /// The level to reach.
+    pub required: AuthLevel,
+}
+
 /// The account flows.
 #[derive(Clone)]
 pub struct Accounts {
-    store: Arc<dyn Store>,
-    hasher: PasswordHasher,
-    clock: SharedClock,
-    audit: Auditor,
-    policy: SessionPolicy,
-    rules: PasswordRules,
-    observer: Option<Arc<dyn SessionObserver>>,
-    throttle: Option<Throttle>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) clock: SharedClock,
+    pub(crate) audit: Auditor,
+    pub(crate) policy: SessionPolicy,
+    pub(crate) rules: PasswordRules,
+    pub(crate) observer: Option<Arc<dyn SessionObserver>>,
+    pub(crate) throttle: Option<Throttle>,
+    pub(crate) mfa: MfaSettings,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -86,9 +133,10 @@ impl Accounts {
         clock: SharedClock,
         policy: SessionPolicy,
         rules: PasswordRules,
+        mfa: MfaSettings,
     ) -> Self {
         let audit = Auditor::new(store.clone(), clock.clone());
-        Self { store, hasher, clock, audit, policy, rules, observer: None, throttle: None }
+        Self { store, hasher, clock, audit, policy, rules, observer: None, throttle: None, mfa }
     }
 
     /// Throttles sign-in attempts (per account and per IP, with proof-of-work challenges).
@@ -104,7 +152,7 @@ impl Accounts {
         self
     }
 
-    async fn ended(&self, what: SessionsEnded) {
+    pub(crate) async fn ended(&self, what: SessionsEnded) {
         if let Some(o) = &self.observer {
             o.sessions_ended(what).await;
         }
@@ -165,10 +213,29 @@ impl Accounts {
         Ok(user)
     }
 
+    /// Signs in with a username or e-mail and a password, for accounts without a second
+    /// factor (CLI, tests); an account that needs one gets [`CoreError::Invalid`].
+    pub async fn login(&self, login: &str, password: &Password, pow: Option<&PowAnswer>, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
+        match self.sign_in_with_password(login, password, pow, ctx, None).await? {
+            LoginOutcome::SignedIn(s) => Ok(s),
+            LoginOutcome::SecondFactor(_) => Err(CoreError::Invalid("This account needs a second factor to sign in.".into())),
+        }
+    }
+
     /// Signs in with a username or e-mail and a password. Unknown users, wrong passwords,
     /// disabled users and users without a password all get [`CoreError::InvalidCredentials`]
-    /// after the same amount of hashing work.
-    pub async fn login(&self, login: &str, password: &Password, pow: Option<&PowAnswer>, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
+    /// after the same amount of hashing work. A user who enrolled a second factor gets
+    /// [`LoginOutcome::SecondFactor`]. When `current` is the same user's session (signing in
+    /// again: `prompt=login`, `max_age`, re-authentication), that session is upgraded in
+    /// place with a new id; otherwise a new session starts.
+    pub async fn sign_in_with_password(
+        &self,
+        login: &str,
+        password: &Password,
+        pow: Option<&PowAnswer>,
+        ctx: &RequestContext,
+        current: Option<&Authenticated>,
+    ) -> Result<LoginOutcome, CoreError> {
         let login = login.trim();
         let canonical_login = canonical(login);
         if let Some(t) = &self.throttle {
@@ -214,18 +281,27 @@ impl Accounts {
             && self.store.upgrade_password_hash(creds.user.id, old_hash, &new_hash).await? {
                 self.audit.record(AuditKind::PasswordRehashed, Some(creds.user.id), ctx, json!({})).await;
             }
+        let upgrade = current.filter(|c| c.user.id == creds.user.id).map(|c| c.id_hash.clone());
+        let amr = combine(&[], Factor::Password);
+        let factors = self.store.find_factor_summary(creds.user.id).await?;
+        if factors.has_second_factor() {
+            // The failure counters are cleared only once the second factor is proved, so a
+            // known password does not buy unlimited guesses at the second factor.
+            let needed = self.begin_pending(&creds.user, amr, AuthLevel::MultiFactor, upgrade, factors, ctx).await?;
+            return Ok(LoginOutcome::SecondFactor(needed));
+        }
         if let Some(t) = &self.throttle {
             t.succeeded(&canonical_login).await?;
         }
-        let started = self.start_session(creds.user, vec!["pwd".into()], ctx).await?;
+        let started = self.finish_sign_in(creds.user, amr, upgrade.as_ref(), ctx).await?;
         self.audit
             .record(AuditKind::LoginSucceeded, Some(started.user.id), ctx, json!({"session": started.session.handle, "amr": started.session.amr}))
             .await;
-        Ok(started)
+        Ok(LoginOutcome::SignedIn(started))
     }
 
     /// Starts a new session (always a new id: sign-in rotates the session id).
-    async fn start_session(&self, user: User, amr: Vec<String>, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
+    pub(crate) async fn start_session(&self, user: User, amr: Vec<String>, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
         let now = self.clock.now();
         let token = SecretToken::generate()?;
         let session = Session {
@@ -293,6 +369,7 @@ impl Accounts {
 
     /// Ends one of the signed-in user's sessions.
     pub async fn end_session(&self, who: &Authenticated, handle: SessionHandle, ctx: &RequestContext) -> Result<(), CoreError> {
+        self.require_recent(who)?;
         if !self.store.delete_user_session(who.user.id, handle).await? {
             return Err(CoreError::NotFound);
         }
@@ -322,6 +399,7 @@ impl Accounts {
         new: &Password,
         ctx: &RequestContext,
     ) -> Result<u64, CoreError> {
+        self.require_recent(who)?;
         let stored = self.store.find_password_hash(who.user.id).await?;
         if stored.is_some()
             && let Verification::Mismatch = self.hasher.verify(current, stored.as_deref()).await? {
@@ -447,7 +525,8 @@ impl Accounts {
     /// Deletes timed-out sessions; run periodically.
     pub async fn purge_expired_sessions(&self) -> Result<u64, CoreError> {
         let now = self.clock.now();
-        Ok(self.store.delete_expired_sessions(now, now - self.policy.idle_timeout).await?)
+        let mfa = self.store.purge_expired_mfa(now).await?;
+        Ok(self.store.delete_expired_sessions(now, now - self.policy.idle_timeout).await? + mfa)
     }
 }
 

@@ -39,6 +39,24 @@ pub enum AuditKind {
     PasswordRehashed,
     /// The first administrator was created through the setup link.
     SetupCompleted,
+    /// A password was right and a second factor was asked for (or a step-up began).
+    MfaRequired,
+    /// A second factor was proved.
+    MfaSucceeded,
+    /// A second-factor answer was refused.
+    MfaFailed,
+    /// A TOTP authenticator was enrolled (its first code accepted).
+    TotpEnrolled,
+    /// A TOTP authenticator was removed.
+    TotpRemoved,
+    /// Recovery codes were (re)generated.
+    RecoveryCodesGenerated,
+    /// A passkey was registered.
+    PasskeyRegistered,
+    /// A passkey was renamed.
+    PasskeyRenamed,
+    /// A passkey was removed.
+    PasskeyRemoved,
 }
 
 impl AuditKind {
@@ -58,6 +76,15 @@ impl AuditKind {
             AuditKind::PasswordChanged => "password_changed",
             AuditKind::PasswordRehashed => "password_rehashed",
             AuditKind::SetupCompleted => "setup_completed",
+            AuditKind::MfaRequired => "mfa_required",
+            AuditKind::MfaSucceeded => "mfa_succeeded",
+            AuditKind::MfaFailed => "mfa_failed",
+            AuditKind::TotpEnrolled => "totp_enrolled",
+            AuditKind::TotpRemoved => "totp_removed",
+            AuditKind::RecoveryCodesGenerated => "recovery_codes_generated",
+            AuditKind::PasskeyRegistered => "passkey_registered",
+            AuditKind::PasskeyRenamed => "passkey_renamed",
+            AuditKind::PasskeyRemoved => "passkey_removed",
         }
     }
 }

@@ -27,6 +27,15 @@ pub enum CoreError {
     /// Sign-in attempts are throttled (too many failures).
     #[error("too many attempts")]
     Throttled(crate::throttle::Throttled),
+    /// The action needs a recent sign-in (re-authentication).
+    #[error("re-authentication required")]
+    ReauthenticationRequired,
+    /// A second-factor answer was wrong (or a code already used).
+    #[error("second factor rejected")]
+    SecondFactorRejected {
+        /// Answers left before the pending sign-in is abandoned.
+        attempts_left: u32,
+    },
     /// A storage fault.
     #[error(transparent)]
     Store(#[from] StoreError),

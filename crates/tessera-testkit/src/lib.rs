@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use tessera_core::accounts::{Accounts, PasswordRules};
+use tessera_core::accounts::{Accounts, MfaSettings, PasswordRules};
+use tessera_core::jose::KeySealer;
+use tessera_core::mfa::passkey::Passkeys;
 use tessera_core::clock::{Clock, ManualClock, SharedClock};
 use tessera_core::password::{ArgonCost, PasswordHasher};
 use tessera_core::session::SessionPolicy;
@@ -134,10 +136,23 @@ pub fn cheap_hasher() -> PasswordHasher {
     PasswordHasher::new(ArgonCost { memory_kib: 1024, iterations: 1, parallelism: 1 }, 4).expect("valid parameters")
 }
 
+/// Strong-authentication settings for tests: a fixed sealing key, passkeys for
+/// `http://localhost`, and the default re-authentication window (ten minutes).
+pub fn mfa_settings() -> MfaSettings {
+    #[allow(clippy::expect_used)]
+    let sealer = KeySealer::new(&[42u8; 32]).expect("valid key");
+    MfaSettings {
+        sealer: Arc::new(sealer),
+        passkeys: Passkeys::for_issuer("http://localhost", "Tessera").ok(),
+        reauth_window: time::Duration::minutes(10),
+        totp_issuer: "Tessera".into(),
+    }
+}
+
 /// Account flows over `store` with a cheap hasher and the given clock.
 pub fn accounts(store: Arc<dyn Store>, clock: impl Clock) -> Accounts {
     let clock: SharedClock = Arc::new(clock);
-    Accounts::new(store, cheap_hasher(), clock, SessionPolicy::default(), PasswordRules::default())
+    Accounts::new(store, cheap_hasher(), clock, SessionPolicy::default(), PasswordRules::default(), mfa_settings())
 }
 
 /// Runs each named `async fn NAME(db: TestDb)` against a fresh SQLite database and a fresh

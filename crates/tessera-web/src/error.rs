@@ -37,9 +37,10 @@ impl From<CoreError> for PageError {
         match e {
             CoreError::NotFound => PageError::NotFound,
             CoreError::Forbidden => PageError::Forbidden("You are not allowed to do that."),
-            CoreError::Invalid(_) | CoreError::Conflict(_) | CoreError::InvalidCredentials | CoreError::Unauthenticated => {
-                PageError::BadRequest("The request could not be completed.")
-            }
+            CoreError::Invalid(_) | CoreError::Conflict(_) | CoreError::InvalidCredentials | CoreError::Unauthenticated
+            | CoreError::SecondFactorRejected { .. } => PageError::BadRequest("The request could not be completed."),
+            CoreError::ReauthenticationRequired => PageError::Forbidden("Sign in again to do this."),
+            CoreError::Throttled(_) => PageError::Forbidden("Too many failed attempts. Please wait a moment and try again."),
             other => PageError::Internal(other.to_string()),
         }
     }
@@ -135,6 +136,78 @@ impl IntoResponse for OAuthResponse {
         if let Some(c) = challenge.and_then(|c| http::HeaderValue::from_str(&c).ok()) {
             h.insert(http::header::WWW_AUTHENTICATE, c);
         }
+        res
+    }
+}
+
+/// An error of the pages' JSON endpoints (the passkey ceremonies): `{"error": message}`
+/// with the right status, and `redirect` when the browser should go elsewhere (sign in
+/// again). Internal faults are an opaque 500 with the cause logged.
+#[derive(Debug)]
+pub struct JsonError {
+    /// Status.
+    pub status: StatusCode,
+    /// Message safe to show.
+    pub message: String,
+    /// Where the page should send the user, if anywhere.
+    pub redirect: Option<String>,
+}
+
+impl JsonError {
+    /// A 400 with `message`.
+    pub fn bad(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, message: message.into(), redirect: None }
+    }
+    /// A 403 from a failed CSRF or origin check.
+    pub fn forbidden() -> Self {
+        Self { status: StatusCode::FORBIDDEN, message: "This page has expired. Reload it and try again.".into(), redirect: None }
+    }
+    /// A 401 telling the page to go to `to`.
+    pub fn redirect(message: impl Into<String>, to: String) -> Self {
+        Self { status: StatusCode::UNAUTHORIZED, message: message.into(), redirect: Some(to) }
+    }
+}
+
+impl From<CoreError> for JsonError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Invalid(m) => JsonError::bad(m),
+            CoreError::InvalidCredentials => {
+                Self { status: StatusCode::UNAUTHORIZED, message: "That passkey could not sign you in.".into(), redirect: None }
+            }
+            CoreError::SecondFactorRejected { attempts_left: 0 } => {
+                JsonError::redirect("Too many failed attempts. Please sign in again.", "/login?expired=1".into())
+            }
+            CoreError::SecondFactorRejected { .. } => {
+                Self { status: StatusCode::UNAUTHORIZED, message: "That passkey could not be verified. Try again.".into(), redirect: None }
+            }
+            CoreError::Unauthenticated => JsonError::redirect("Please sign in again.", "/login?expired=1".into()),
+            CoreError::ReauthenticationRequired => {
+                JsonError { status: StatusCode::FORBIDDEN, message: "Please confirm it’s you first.".into(), redirect: None }
+            }
+            CoreError::Throttled(_) => Self {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: "Too many failed attempts. Please wait a moment and try again.".into(),
+                redirect: None,
+            },
+            CoreError::NotFound => Self { status: StatusCode::NOT_FOUND, message: "Not found.".into(), redirect: None },
+            CoreError::Conflict(what) => JsonError::bad(format!("That {what} is already registered.")),
+            other => {
+                tracing::error!(error = %other, "internal error answering a passkey request");
+                Self { status: StatusCode::INTERNAL_SERVER_ERROR, message: "The server could not complete this request. Please try again.".into(), redirect: None }
+            }
+        }
+    }
+}
+
+impl IntoResponse for JsonError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::json!({"error": self.message});
+        if let Some(r) = self.redirect {
+            body["redirect"] = serde_json::Value::String(r);
+        }
+        let mut res = (self.status, axum::Json(body)).into_response();
+        res.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
         res
     }
 }

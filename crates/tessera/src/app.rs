@@ -10,7 +10,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_core::accounts::{Accounts, PasswordRules};
+use tessera_core::accounts::{Accounts, MfaSettings, PasswordRules};
+use tessera_core::mfa::passkey::Passkeys;
 use tessera_core::jose::KeySealer;
 use tessera_core::oauth::keys::KeyRing;
 use tessera_core::oauth::provider::{Provider, ProviderConfig};
@@ -72,7 +73,7 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
     pc.refresh_token_ttl = time::Duration::try_from(config.refresh_token_ttl)?;
     pc.resources = config.resources.clone();
     let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc);
-    let mut accounts = accounts(config, store.clone(), clock)?.with_observer(Arc::new(provider.clone()));
+    let mut accounts = accounts(config, store.clone(), clock, issuer, &master_key)?.with_observer(Arc::new(provider.clone()));
     if let Some(policy) = config.throttle {
         let key = crate::keys::derive(&master_key, "proof-of-work")?;
         accounts = accounts.with_throttle(tessera_core::throttle::Throttle::new(store.clone(), policy, &key));
@@ -80,8 +81,27 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
     Ok(Services { store, accounts, provider, master_key })
 }
 
+/// Strong-authentication settings: TOTP secrets sealed with a key derived from the master
+/// key, and passkeys for `issuer` when it can be a WebAuthn relying party.
+pub fn mfa_settings(config: &Config, issuer: &str, master_key: &[u8; 32]) -> anyhow::Result<MfaSettings> {
+    let sealer = KeySealer::new(&crate::keys::derive(master_key, "totp-secrets")?)?;
+    let passkeys = match Passkeys::for_issuer(issuer, "Tessera") {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(issuer, "{e}; set TESSERA_ISSUER to a URL with a domain name to enable them");
+            None
+        }
+    };
+    Ok(MfaSettings {
+        sealer: Arc::new(sealer),
+        passkeys,
+        reauth_window: time::Duration::try_from(config.reauth_window)?,
+        totp_issuer: "Tessera".into(),
+    })
+}
+
 /// Builds the account flows from the configuration.
-pub fn accounts(config: &Config, store: Arc<SqlStore>, clock: SharedClock) -> anyhow::Result<Accounts> {
+pub fn accounts(config: &Config, store: Arc<SqlStore>, clock: SharedClock, issuer: &str, master_key: &[u8; 32]) -> anyhow::Result<Accounts> {
     let hasher = PasswordHasher::new(config.argon, cores())?;
     let policy = SessionPolicy {
         idle_timeout: time::Duration::try_from(config.idle_timeout)?,
@@ -91,7 +111,7 @@ pub fn accounts(config: &Config, store: Arc<SqlStore>, clock: SharedClock) -> an
     let rules = PasswordRules { min_chars_single_factor: config.min_password, ..PasswordRules::default() };
     // Load the blocklist now rather than on the first sign-up.
     drop(tokio::task::spawn_blocking(|| tessera_core::password_policy::blocklist().len()));
-    Ok(Accounts::new(store, hasher, clock, policy, rules))
+    Ok(Accounts::new(store, hasher, clock, policy, rules, mfa_settings(config, issuer, master_key)?))
 }
 
 /// A built, bound, not yet serving application.

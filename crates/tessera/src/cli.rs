@@ -95,6 +95,9 @@ pub struct ClientArgs {
     /// First-party client: no consent screen.
     #[arg(long)]
     pub skip_consent: bool,
+    /// Require multi-factor authentication for every sign-in to this client.
+    #[arg(long)]
+    pub require_mfa: bool,
     /// Back-channel logout URI.
     #[arg(long)]
     pub backchannel_logout_uri: Option<String>,
@@ -345,6 +348,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Valu
                 grant_types: a.grant_types,
                 scopes: a.scopes,
                 skip_consent: a.skip_consent,
+                require_mfa: a.require_mfa,
                 backchannel_logout_uri: a.backchannel_logout_uri,
                 token_endpoint_auth_method: a.token_endpoint_auth_method,
                 id_token_signed_response_alg: a.id_token_signed_response_alg,

@@ -127,6 +127,8 @@ pub struct SessionSettings {
     pub idle_timeout: Option<DurationSetting>,
     /// A session ends this long after sign-in (default 14d).
     pub absolute_timeout: Option<DurationSetting>,
+    /// Sensitive account actions need a sign-in at most this old (default 10m).
+    pub reauth_window: Option<DurationSetting>,
 }
 
 /// `[password]`.
@@ -317,6 +319,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Session absolute timeout.
     pub absolute_timeout: Duration,
+    /// Re-authentication window for sensitive account actions.
+    pub reauth_window: Duration,
     /// Argon2id cost.
     pub argon: tessera_core::password::ArgonCost,
     /// Minimum password length (single factor).
@@ -413,6 +417,7 @@ impl Config {
             header_read_timeout: dur(s.server.header_read_timeout, 10),
             idle_timeout,
             absolute_timeout,
+            reauth_window: dur(s.session.reauth_window, 600),
             argon,
             min_password,
             signup_enabled: s.signup.enabled.unwrap_or(false),

@@ -37,6 +37,9 @@ pub enum OAuthError {
     /// `consent_required` (OIDC).
     #[error("consent_required: {0}")]
     ConsentRequired(String),
+    /// `interaction_required` (OIDC): `prompt=none`, but the user must act (e.g. step up).
+    #[error("interaction_required: {0}")]
+    InteractionRequired(String),
     /// `invalid_token` (RFC 6750).
     #[error("invalid_token: {0}")]
     InvalidToken(String),
@@ -63,6 +66,7 @@ impl OAuthError {
             OAuthError::AccessDenied(_) => "access_denied",
             OAuthError::LoginRequired(_) => "login_required",
             OAuthError::ConsentRequired(_) => "consent_required",
+            OAuthError::InteractionRequired(_) => "interaction_required",
             OAuthError::InvalidToken(_) => "invalid_token",
             OAuthError::InsufficientScope(_) => "insufficient_scope",
             OAuthError::ServerError(_) => "server_error",
@@ -84,6 +88,7 @@ impl OAuthError {
             | OAuthError::AccessDenied(d)
             | OAuthError::LoginRequired(d)
             | OAuthError::ConsentRequired(d)
+            | OAuthError::InteractionRequired(d)
             | OAuthError::InvalidToken(d)
             | OAuthError::InsufficientScope(d) => d,
         }

@@ -6,6 +6,7 @@ use crate::accounts::Authenticated;
 use crate::clock::SharedClock;
 use crate::ids::{SessionHandle, UserId};
 use crate::jose::{self, JwsAlg, JwsError};
+use crate::mfa::level::{ACR_VALUES_SUPPORTED, AuthLevel, acr_claim, requested_level};
 use crate::oauth::OAuthError;
 use crate::oauth::client::{AuthMethod, Client, ClientId, ClientRegistration, GrantType};
 use crate::oauth::keys::KeyRing;
@@ -195,6 +196,11 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// Audiences.
     pub audience: Vec<String>,
+    /// `acr_values`, in order of preference.
+    pub acr_values: Vec<String>,
+    /// The assurance level the sign-in must reach (the client's `require_mfa`, the
+    /// requested `acr_values`).
+    pub required_level: AuthLevel,
 }
 
 /// What an authorization request needs next.
@@ -202,6 +208,8 @@ pub struct AuthorizationRequest {
 pub enum Interaction {
     /// The user must sign in (again).
     Login,
+    /// The session is signed in but does not reach this level: ask for what is missing.
+    StepUp(AuthLevel),
     /// The user must consent to these scopes.
     Consent,
     /// Done: deliver this response.
@@ -611,7 +619,17 @@ impl Provider {
             Some(h) => Some(self.verify_id_token_hint(h, Some(client.id.as_str())).ok_or_else(|| fail(OAuthError::request("id_token_hint is not a valid ID token from this server")))?),
             None => None,
         };
+        let acr_values: Vec<String> = p.acr_values.as_deref().unwrap_or("").split(' ').filter(|v| !v.is_empty()).map(str::to_owned).collect();
+        if acr_values.len() > 16 || acr_values.iter().any(|v| v.len() > 256) {
+            return Err(fail(OAuthError::request("acr_values is too long")));
+        }
+        let mut required_level = requested_level(&acr_values).unwrap_or(AuthLevel::SingleFactor);
+        if client.require_mfa {
+            required_level = required_level.max(AuthLevel::MultiFactor);
+        }
         Ok(AuthorizationRequest {
+            acr_values,
+            required_level,
             client,
             redirect_uri,
             mode,
@@ -688,6 +706,12 @@ impl Provider {
             }
             return Ok(Interaction::Login);
         }
+        if AuthLevel::of(&who.session.amr) < req.required_level {
+            if req.prompt.none {
+                return Err(OAuthError::InteractionRequired("the sign-in must be stronger (a second factor)".into()));
+            }
+            return Ok(Interaction::StepUp(req.required_level));
+        }
         let consented = match self.inner.store.find_consent(who.user.id, &req.client.id).await? {
             Some(s) => Scopes::parse(&s).is_ok_and(|granted| req.scope.is_subset(&granted)),
             None => false,
@@ -729,7 +753,7 @@ impl Provider {
             code_challenge: req.code_challenge.clone(),
             auth_time: who.session.auth_time,
             amr: who.session.amr.clone(),
-            acr: None,
+            acr: Some(acr_claim(&who.session.amr, &req.acr_values)),
             audience: req.audience.clone(),
             expires_at: now + self.inner.config.code_ttl,
         };
@@ -1449,6 +1473,7 @@ fn discovery_document(c: &ProviderConfig) -> Value {
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": ACR_VALUES_SUPPORTED,
     })
 }
 

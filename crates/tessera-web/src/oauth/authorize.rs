@@ -110,10 +110,14 @@ async fn handle(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, pai
         Err(e) => deliver(&provider.error_response(&req, &e)),
         Ok(Interaction::Respond(resp)) => deliver(&resp),
         Ok(Interaction::Login) => {
-            // Back to this request after sign-in, without prompt=login (which sign-in satisfies).
+            // Back to this request after sign-in, without prompt=login and max_age (which
+            // the sign-in satisfies; keeping max_age=0 would send the user round again).
             let again: Pairs = pairs
                 .iter()
                 .filter_map(|(k, v)| {
+                    if k == "max_age" {
+                        return None;
+                    }
                     if k == "prompt" {
                         let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login" && *p != "select_account" && !p.is_empty()).collect();
                         return (!rest.is_empty()).then(|| (k.clone(), rest.join(" ")));
@@ -127,6 +131,10 @@ async fn handle(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, pai
                 to.push_str(&format!("&login_hint={}", urlencode(h)));
             }
             see_other(&to, &[])
+        }
+        Ok(Interaction::StepUp(level)) => {
+            let return_to = format!("{}?{}", paths::AUTHORIZE, params::encode(&pairs));
+            see_other(&format!("/login/mfa?level={}&return_to={}", level.as_str(), urlencode(&return_to)), &[])
         }
         Ok(Interaction::Consent) => {
             let Some(who) = who else { return PageError::Internal("consent without a session".into()).into_response() };

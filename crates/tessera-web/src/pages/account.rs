@@ -1,7 +1,7 @@
 //! The signed-in user's account page: profile, sessions (end any), password change.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, SignedIn};
+use crate::context::{Client, PageForm, SignedIn, urlencode};
 use crate::csrf;
 use crate::error::PageError;
 use crate::pages::login::CsrfOnly;
@@ -38,6 +38,30 @@ struct AccountPage<'a> {
     notice: Option<&'a str>,
     error: Option<&'a str>,
     min_password: usize,
+    recent: bool,
+    reauth_link: String,
+    passkeys_enabled: bool,
+    passkeys: Vec<PasskeyRow>,
+    totp_enabled: bool,
+    has_second_factor: bool,
+    recovery_left: u32,
+}
+
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: Option<String>,
+}
+
+/// Where a signed-in user confirms it is them (re-authentication), coming back to `to`.
+pub(crate) fn reauth_link(who: &Authenticated, to: &str) -> String {
+    format!("/login?reauth=1&return_to={}&login_hint={}", urlencode(to), urlencode(who.user.username.as_str()))
+}
+
+/// The answer to a sensitive action refused for want of a recent sign-in.
+pub(crate) fn reauth_redirect(who: &Authenticated) -> Response {
+    see_other(&reauth_link(who, "/account"), &[])
 }
 
 /// `GET /`.
@@ -51,7 +75,7 @@ pub struct AccountQuery {
     done: Option<String>,
 }
 
-async fn account_page(
+pub(crate) async fn account_page(
     state: &AppState,
     who: &Authenticated,
     status: StatusCode,
@@ -71,6 +95,19 @@ async fn account_page(
             current: s.handle == who.session.handle,
         })
         .collect();
+    let factors = state.accounts().factor_summary(who.user.id).await?;
+    let passkeys = state
+        .accounts()
+        .list_passkeys(who.user.id)
+        .await?
+        .into_iter()
+        .map(|p| PasskeyRow {
+            id: p.id.to_string(),
+            name: p.name,
+            created: p.created_at.format(fmt).unwrap_or_default(),
+            last_used: p.last_used_at.and_then(|t| t.format(fmt).ok()),
+        })
+        .collect();
     let page = AccountPage {
         username: who.user.username.as_str(),
         email: who.user.email.as_ref().map(|e| e.as_str()),
@@ -80,6 +117,13 @@ async fn account_page(
         notice,
         error,
         min_password: state.config().min_password_chars,
+        recent: state.accounts().recently_authenticated(who),
+        reauth_link: reauth_link(who, "/account"),
+        passkeys_enabled: state.accounts().passkeys_enabled(),
+        passkeys,
+        totp_enabled: factors.totp,
+        has_second_factor: factors.has_second_factor(),
+        recovery_left: factors.recovery_codes,
     };
     Ok(render(status, &page, &[]))
 }
@@ -93,6 +137,11 @@ pub async fn show(
     let notice = match q.done.as_deref() {
         Some("session_ended") => Some("The session has been ended."),
         Some("password_changed") => Some("Your password has been changed. Your other sessions have been signed out."),
+        Some("passkey_added") => Some("Your passkey has been added."),
+        Some("passkey_renamed") => Some("The passkey has been renamed."),
+        Some("passkey_removed") => Some("The passkey has been removed."),
+        Some("totp_enabled") => Some("Two-step verification with an authenticator app is on."),
+        Some("totp_removed") => Some("The authenticator app has been turned off."),
         _ => None,
     };
     account_page(&state, &who, StatusCode::OK, notice, None).await
@@ -113,6 +162,7 @@ pub async fn end_session(
     match state.accounts().end_session(&who, handle, &ctx).await {
         Ok(()) => Ok(see_other("/account?done=session_ended", &[])),
         Err(CoreError::NotFound) => Ok(see_other("/account", &[])),
+        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
         Err(e) => Err(e.into()),
     }
 }
@@ -140,6 +190,7 @@ pub async fn change_password(
     let new = Password::new(form.new_password);
     match state.accounts().change_password(&who, &current, &new, &ctx).await {
         Ok(_) => Ok(see_other("/account?done=password_changed", &[])),
+        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
         Err(CoreError::Invalid(msg)) => account_page(&state, &who, StatusCode::BAD_REQUEST, None, Some(&msg)).await,
         Err(e) => Ok(PageError::from(e).into_response()),
     }

@@ -31,6 +31,13 @@ pub async fn strength_script() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], STRENGTH_SCRIPT)
 }
 
+const WEBAUTHN_SCRIPT: &str = include_str!("../../static/webauthn.js");
+
+/// The passkey script (sign-in, second factor, registration).
+pub async fn webauthn_script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], WEBAUTHN_SCRIPT)
+}
+
 /// Form of `POST /password/strength`.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

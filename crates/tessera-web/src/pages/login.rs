@@ -10,7 +10,9 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
+use crate::oauth::authorize::current_session;
 use tessera_core::CoreError;
+use tessera_core::accounts::{LoginOutcome, StartedSession};
 use tessera_core::secret::{Password, SecretToken};
 use tessera_core::throttle::{Challenge, PowAnswer, Throttled};
 
@@ -26,6 +28,8 @@ struct LoginPage<'a> {
     signup_enabled: bool,
     challenge: Option<&'a Challenge>,
     retry_after: i64,
+    reauth: bool,
+    passkeys: bool,
 }
 
 /// Query of `GET /login`.
@@ -34,13 +38,15 @@ pub struct LoginQuery {
     return_to: Option<String>,
     signed_out: Option<String>,
     login_hint: Option<String>,
+    reauth: Option<String>,
+    expired: Option<String>,
 }
 
 /// The message for every failed sign-in, whatever the reason.
 pub const LOGIN_FAILED: &str = "Incorrect username or password.";
 
 #[allow(clippy::too_many_arguments)]
-fn login_page(
+pub(crate) fn login_page(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
@@ -49,6 +55,21 @@ fn login_page(
     error: Option<&str>,
     notice: Option<&str>,
     throttled: Option<&Throttled>,
+) -> Result<Response, PageError> {
+    login_page_with(state, headers, status, return_to, username, error, notice, throttled, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn login_page_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    return_to: &str,
+    username: &str,
+    error: Option<&str>,
+    notice: Option<&str>,
+    throttled: Option<&Throttled>,
+    reauth: bool,
 ) -> Result<Response, PageError> {
     let csrf = csrf::anonymous_token(&state.config().csrf_key, headers)?;
     let cookies: Vec<String> = csrf
@@ -72,6 +93,8 @@ fn login_page(
             Some(Throttled::ChallengeRequired { retry_after, .. } | Throttled::Delayed { retry_after }) => *retry_after,
             None => 0,
         },
+        reauth,
+        passkeys: state.accounts().passkeys_enabled(),
     };
     let mut res = render(status, &page, &cookies);
     if let Some(Throttled::ChallengeRequired { retry_after, .. } | Throttled::Delayed { retry_after }) = throttled {
@@ -89,9 +112,13 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(q.return_to.as_deref());
-    let notice = q.signed_out.as_ref().map(|_| "You have signed out.");
+    let notice = match (&q.signed_out, &q.expired) {
+        (Some(_), _) => Some("You have signed out."),
+        (None, Some(_)) => Some("The sign-in took too long or had too many wrong codes. Please sign in again."),
+        (None, None) => None,
+    };
     let hint: String = q.login_hint.unwrap_or_default().chars().take(320).collect();
-    login_page(&state, &headers, StatusCode::OK, &return_to, &hint, None, notice, None)
+    login_page_with(&state, &headers, StatusCode::OK, &return_to, &hint, None, notice, None, q.reauth.is_some())
 }
 
 /// Form of `POST /login`.
@@ -126,14 +153,19 @@ pub async fn submit(
         (Some(challenge), Some(nonce)) if !challenge.is_empty() && !nonce.is_empty() => Some(PowAnswer { challenge, nonce }),
         _ => None,
     };
-    match state.accounts().login(&username, &Password::new(form.password), pow.as_ref(), &ctx).await {
-        Ok(started) => {
-            // A fresh session id at every sign-in; the previous session (if any) ends.
-            if let Some(old) = cookie(&headers, SESSION_COOKIE).and_then(SecretToken::from_client) {
-                state.accounts().logout(&old, &ctx).await?;
-            }
-            let c = set_cookie(SESSION_COOKIE, started.token.expose(), state.config().is_https(), None);
-            Ok(see_other(&return_to, &[c]))
+    let current = current_session(&state, &headers, &ctx).await?;
+    let outcome = state
+        .accounts()
+        .sign_in_with_password(&username, &Password::new(form.password), pow.as_ref(), &ctx, current.as_ref())
+        .await;
+    match outcome {
+        Ok(LoginOutcome::SignedIn(started)) => {
+            let cookies = signed_in(&state, &ctx, &headers, &started).await?;
+            Ok(see_other(&return_to, &cookies))
+        }
+        Ok(LoginOutcome::SecondFactor(needed)) => {
+            let c = set_cookie(MFA_COOKIE, needed.token.expose(), state.config().is_https(), Some(MFA_COOKIE_MAX_AGE));
+            Ok(see_other(&format!("/login/mfa?return_to={}", urlencode(&return_to)), &[c]))
         }
         Err(CoreError::InvalidCredentials) => {
             login_page(&state, &headers, StatusCode::UNAUTHORIZED, &return_to, &username, Some(LOGIN_FAILED), None, None)
@@ -143,6 +175,31 @@ pub async fn submit(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Name of the cookie that carries a pending sign-in (waiting for its second factor).
+pub const MFA_COOKIE: &str = "tessera_mfa";
+/// Lifetime of that cookie, matching the pending sign-in's.
+pub const MFA_COOKIE_MAX_AGE: i64 = 300;
+
+/// Completes a sign-in in the browser: the previous session (if any, and not the one just
+/// upgraded in place, whose old id no longer names anything) ends, the new id goes into the
+/// session cookie and the pending-sign-in cookie is cleared. Returns the cookies to set.
+pub(crate) async fn signed_in(
+    state: &AppState,
+    ctx: &tessera_core::session::RequestContext,
+    headers: &HeaderMap,
+    started: &StartedSession,
+) -> Result<Vec<String>, PageError> {
+    if let Some(old) = cookie(headers, SESSION_COOKIE).and_then(SecretToken::from_client) {
+        state.accounts().logout(&old, ctx).await?;
+    }
+    let secure = state.config().is_https();
+    let mut cookies = vec![set_cookie(SESSION_COOKIE, started.token.expose(), secure, None)];
+    if cookie(headers, MFA_COOKIE).is_some() {
+        cookies.push(set_cookie(MFA_COOKIE, "", secure, Some(0)));
+    }
+    Ok(cookies)
 }
 
 /// Form of `POST /logout`.

@@ -2,8 +2,10 @@
 
 pub mod account;
 pub mod assets;
+pub mod factors;
 pub mod health;
 pub mod login;
+pub mod mfa;
 pub mod setup;
 pub mod signup;
 

@@ -1,0 +1,232 @@
+//! The account page's second factors: TOTP enrolment and removal, recovery codes, and
+//! passkeys (registration through `static/webauthn.js`, rename, removal). Changing any of
+//! them needs a recent sign-in; without one the user is sent to confirm it is them.
+
+use crate::AppState;
+use crate::context::{Client, PageForm, SignedIn};
+use crate::csrf;
+use crate::error::{JsonError, PageError};
+use crate::pages::account::{account_page, reauth_link, reauth_redirect};
+use crate::pages::login::CsrfOnly;
+use crate::pages::mfa::{FinishBody, JsonBody, OptionsBody, same_origin};
+use crate::pages::{render, see_other};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use tessera_core::CoreError;
+use tessera_core::accounts::Authenticated;
+use tessera_core::ids::PasskeyId;
+use tessera_core::mfa::recovery::RecoveryCode;
+use tessera_core::mfa::totp::TotpSetup;
+
+const EXPIRED: &str = "This form has expired. Reload the page and try again.";
+
+fn check_csrf(state: &AppState, who: &Authenticated, token: &str) -> Result<(), PageError> {
+    if csrf::verify_session(&state.config().csrf_key, who, token) { Ok(()) } else { Err(PageError::Forbidden(EXPIRED)) }
+}
+
+#[derive(Template)]
+#[template(path = "totp_setup.html")]
+struct TotpPage<'a> {
+    csrf: String,
+    username: &'a str,
+    qr_base64: String,
+    manual_key: &'a str,
+    error: Option<&'a str>,
+}
+
+fn totp_page(state: &AppState, who: &Authenticated, setup: &TotpSetup, status: StatusCode, error: Option<&str>) -> Response {
+    let page = TotpPage {
+        csrf: csrf::session_token(&state.config().csrf_key, who),
+        username: who.user.username.as_str(),
+        qr_base64: STANDARD.encode(setup.qr_svg.as_bytes()),
+        manual_key: &setup.manual_key,
+        error,
+    };
+    render(status, &page, &[])
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct CodesPage<'a> {
+    codes: Vec<String>,
+    notice: Option<&'a str>,
+    replaced: bool,
+}
+
+fn codes_page(codes: &[RecoveryCode], notice: Option<&str>, replaced: bool) -> Response {
+    let page = CodesPage { codes: codes.iter().map(RecoveryCode::expose).collect(), notice, replaced };
+    let mut res = render(StatusCode::OK, &page, &[]);
+    res.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `POST /account/totp`: starts enrolment and shows the QR code.
+pub async fn totp_start(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &who, &form.csrf_token)?;
+    match state.accounts().begin_totp_enrolment(&who).await {
+        Ok(setup) => Ok(totp_page(&state, &who, &setup, StatusCode::OK, None)),
+        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
+        Err(CoreError::Conflict(_)) => {
+            account_page(&state, &who, StatusCode::CONFLICT, None, Some("An authenticator app is already set up. Turn it off first to replace it.")).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Form of `POST /account/totp/confirm`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmForm {
+    csrf_token: String,
+    code: String,
+}
+
+/// `POST /account/totp/confirm`: the first code turns the authenticator on (and, the first
+/// time, shows new recovery codes).
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    Client(ctx): Client,
+    PageForm(form): PageForm<ConfirmForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &who, &form.csrf_token)?;
+    let code: String = form.code.chars().take(64).collect();
+    match state.accounts().confirm_totp_enrolment(&who, &code, &ctx).await {
+        Ok(Some(codes)) => Ok(codes_page(&codes, Some("Two-step verification with an authenticator app is on."), false)),
+        Ok(None) => Ok(see_other("/account?done=totp_enabled", &[])),
+        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
+        Err(CoreError::Invalid(msg)) => match state.accounts().totp_enrolment(&who).await? {
+            Some(setup) => Ok(totp_page(&state, &who, &setup, StatusCode::BAD_REQUEST, Some(&msg))),
+            None => account_page(&state, &who, StatusCode::BAD_REQUEST, None, Some(&msg)).await,
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /account/totp/delete`.
+pub async fn totp_delete(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    Client(ctx): Client,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &who, &form.csrf_token)?;
+    match state.accounts().remove_totp(&who, &ctx).await {
+        Ok(()) => Ok(see_other("/account?done=totp_removed", &[])),
+        Err(CoreError::NotFound) => Ok(see_other("/account", &[])),
+        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /account/recovery-codes`: ten new codes, shown once; the old ones stop working.
+pub async fn recovery_regenerate(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    Client(ctx): Client,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &who, &form.csrf_token)?;
+    match state.accounts().regenerate_recovery_codes(&who, &ctx).await {
+        Ok(codes) => Ok(codes_page(&codes, None, true)),
+        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
+        Err(CoreError::Invalid(msg)) => account_page(&state, &who, StatusCode::BAD_REQUEST, None, Some(&msg)).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn session_ok(state: &AppState, headers: &HeaderMap, who: &Authenticated, token: &str) -> Result<(), JsonError> {
+    if same_origin(state, headers) && csrf::verify_session(&state.config().csrf_key, who, token) {
+        Ok(())
+    } else {
+        Err(JsonError::forbidden())
+    }
+}
+
+fn json_reauth(who: &Authenticated) -> JsonError {
+    JsonError { status: StatusCode::FORBIDDEN, message: "Please confirm it’s you first.".into(), redirect: Some(reauth_link(who, "/account")) }
+}
+
+/// `POST /account/passkeys/options`: options for registering a passkey.
+pub async fn passkey_options(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<OptionsBody>,
+) -> Result<Response, JsonError> {
+    session_ok(&state, &headers, &who, body.csrf_token())?;
+    match state.accounts().start_passkey_registration(&who).await {
+        Ok(start) => Ok(axum::Json(json!({"options": start.options, "ceremony": start.handle.expose()})).into_response()),
+        Err(CoreError::ReauthenticationRequired) => Err(json_reauth(&who)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /account/passkeys`: registers the passkey the browser created.
+pub async fn passkey_register(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    Client(ctx): Client,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<FinishBody>,
+) -> Result<Response, JsonError> {
+    session_ok(&state, &headers, &who, body.csrf_token())?;
+    let (handle, credential) = body.parts()?;
+    match state.accounts().finish_passkey_registration(&who, &handle, credential, body.name(), &ctx).await {
+        Ok(p) => Ok(axum::Json(json!({"redirect": "/account?done=passkey_added", "id": p.id, "name": p.name})).into_response()),
+        Err(CoreError::ReauthenticationRequired) => Err(json_reauth(&who)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Form of `POST /account/passkeys/{id}/rename`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameForm {
+    csrf_token: String,
+    name: String,
+}
+
+/// `POST /account/passkeys/{id}/rename`.
+pub async fn passkey_rename(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<RenameForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &who, &form.csrf_token)?;
+    let id: PasskeyId = id.parse().map_err(|_| PageError::NotFound)?;
+    match state.accounts().rename_passkey(&who, id, &form.name, &ctx).await {
+        Ok(()) => Ok(see_other("/account?done=passkey_renamed", &[])),
+        Err(CoreError::Invalid(msg)) => account_page(&state, &who, StatusCode::BAD_REQUEST, None, Some(&msg)).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /account/passkeys/{id}/delete`.
+pub async fn passkey_delete(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &who, &form.csrf_token)?;
+    let id: PasskeyId = id.parse().map_err(|_| PageError::NotFound)?;
+    match state.accounts().delete_passkey(&who, id, &ctx).await {
+        Ok(()) => Ok(see_other("/account?done=passkey_removed", &[])),
+        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,331 @@
+//! The second-factor page (after a password, or a step-up of a signed-in session) and the
+//! passkey sign-in endpoints (passwordless from the login page, or as the second factor).
+//! The passkey endpoints speak JSON to `static/webauthn.js`; they need a CSRF token and,
+//! when the browser sends one, an `Origin` equal to the issuer's.
+
+use crate::AppState;
+use crate::context::{Client, PageForm, cookie, safe_return_to, set_cookie, urlencode};
+use crate::csrf;
+use crate::error::{JsonError, PageError};
+use crate::oauth::authorize::current_session;
+use crate::pages::login::{MFA_COOKIE, MFA_COOKIE_MAX_AGE, THROTTLED, login_page, signed_in};
+use crate::pages::{render, see_other};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tessera_core::CoreError;
+use tessera_core::mfa::flows::{PendingView, SecondFactorAnswer};
+use tessera_core::mfa::level::AuthLevel;
+use tessera_core::secret::SecretToken;
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct MfaPage<'a> {
+    csrf: &'a str,
+    return_to: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    totp: bool,
+    passkey: bool,
+    recovery: bool,
+    passkey_only: bool,
+    has_factor: bool,
+}
+
+fn pending_token(headers: &HeaderMap) -> Option<SecretToken> {
+    cookie(headers, MFA_COOKIE).and_then(SecretToken::from_client)
+}
+
+fn mfa_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    view: &PendingView,
+    return_to: &str,
+    error: Option<&str>,
+    extra_cookies: Vec<String>,
+) -> Result<Response, PageError> {
+    let anon = csrf::anonymous_token(&state.config().csrf_key, headers)?;
+    let mut cookies = extra_cookies;
+    if let Some(c) = &anon.new_cookie {
+        cookies.push(set_cookie(csrf::CSRF_COOKIE, c.expose(), state.config().is_https(), None));
+    }
+    let page = MfaPage {
+        csrf: &anon.token,
+        return_to,
+        username: view.user.username.as_str(),
+        error,
+        totp: view.factors.totp,
+        passkey: view.factors.passkeys > 0 && state.accounts().passkeys_enabled(),
+        recovery: view.factors.recovery_codes > 0,
+        passkey_only: view.passkey_only,
+        has_factor: view.factors.has_second_factor(),
+    };
+    Ok(render(status, &page, &cookies))
+}
+
+/// Query of `GET /login/mfa`.
+#[derive(Debug, Deserialize)]
+pub struct MfaQuery {
+    return_to: Option<String>,
+    /// Set by the authorization endpoint: the level a signed-in session must step up to.
+    level: Option<String>,
+}
+
+fn to_login(return_to: &str, expired: bool) -> Response {
+    let mut to = format!("/login?return_to={}", urlencode(return_to));
+    if expired {
+        to.push_str("&expired=1");
+    }
+    see_other(&to, &[])
+}
+
+/// `GET /login/mfa`: the pending sign-in's second-factor page; with `level` and a session
+/// that does not reach it, starts a step-up that asks only for what is missing.
+pub async fn show(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    headers: HeaderMap,
+    Query(q): Query<MfaQuery>,
+) -> Result<Response, PageError> {
+    let return_to = safe_return_to(q.return_to.as_deref());
+    let accounts = state.accounts();
+    if let Some(level) = q.level.as_deref().and_then(AuthLevel::parse)
+        && let Some(who) = current_session(&state, &headers, &ctx).await?
+    {
+        let needed = accounts.begin_step_up(&who, level, &ctx).await?;
+        let view = accounts.pending_sign_in(&needed.token).await?;
+        let c = set_cookie(MFA_COOKIE, needed.token.expose(), state.config().is_https(), Some(MFA_COOKIE_MAX_AGE));
+        return mfa_page(&state, &headers, StatusCode::OK, &view, &return_to, None, vec![c]);
+    }
+    let Some(token) = pending_token(&headers) else { return Ok(to_login(&return_to, false)) };
+    match accounts.pending_sign_in(&token).await {
+        Ok(view) => mfa_page(&state, &headers, StatusCode::OK, &view, &return_to, None, vec![]),
+        Err(CoreError::Unauthenticated) => Ok(to_login(&return_to, true)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Form of `POST /login/mfa`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaForm {
+    csrf_token: String,
+    return_to: String,
+    method: String,
+    code: String,
+}
+
+/// `POST /login/mfa`: a TOTP or recovery code.
+pub async fn submit(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    headers: HeaderMap,
+    PageForm(form): PageForm<MfaForm>,
+) -> Result<Response, PageError> {
+    let return_to = safe_return_to(Some(&form.return_to));
+    let Some(token) = pending_token(&headers) else { return Ok(to_login(&return_to, true)) };
+    let accounts = state.accounts();
+    let view = match accounts.pending_sign_in(&token).await {
+        Ok(v) => v,
+        Err(CoreError::Unauthenticated) => return Ok(to_login(&return_to, true)),
+        Err(e) => return Err(e.into()),
+    };
+    if !csrf::verify_anonymous(&state.config().csrf_key, &headers, &form.csrf_token) {
+        let msg = "This form has expired. Please try again.";
+        return mfa_page(&state, &headers, StatusCode::FORBIDDEN, &view, &return_to, Some(msg), vec![]);
+    }
+    let code: String = form.code.chars().take(64).collect();
+    let answer = match form.method.as_str() {
+        "totp" => SecondFactorAnswer::Totp(code),
+        "recovery" => SecondFactorAnswer::RecoveryCode(code),
+        _ => return Err(PageError::BadRequest("Choose a way to verify.")),
+    };
+    match accounts.verify_second_factor(&token, answer, &ctx).await {
+        Ok(started) => {
+            let cookies = signed_in(&state, &ctx, &headers, &started).await?;
+            Ok(see_other(&return_to, &cookies))
+        }
+        Err(CoreError::SecondFactorRejected { attempts_left: 0 }) => {
+            let clear = set_cookie(MFA_COOKIE, "", state.config().is_https(), Some(0));
+            let mut res = login_page(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                &return_to,
+                view.user.username.as_str(),
+                Some("Too many wrong codes. Sign in again."),
+                None,
+                None,
+            )?;
+            if let Ok(v) = http::HeaderValue::from_str(&clear) {
+                res.headers_mut().append(http::header::SET_COOKIE, v);
+            }
+            Ok(res)
+        }
+        Err(CoreError::SecondFactorRejected { .. }) => {
+            let msg = "That code is not right, or it was already used. Enter the current code.";
+            mfa_page(&state, &headers, StatusCode::UNAUTHORIZED, &view, &return_to, Some(msg), vec![])
+        }
+        Err(CoreError::Throttled(_)) => mfa_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, &view, &return_to, Some(THROTTLED), vec![]),
+        Err(CoreError::Invalid(msg)) => mfa_page(&state, &headers, StatusCode::BAD_REQUEST, &view, &return_to, Some(&msg), vec![]),
+        Err(CoreError::Unauthenticated) => Ok(to_login(&return_to, true)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------------- passkey JSON
+
+/// Checks the JSON endpoints' defences against cross-site requests: an `Origin` (when
+/// sent) equal to the issuer's, and the page's CSRF token.
+pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    match headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => {
+            let issuer = &state.config().issuer;
+            let issuer_origin = match issuer.split_once("://") {
+                Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+                None => issuer.clone(),
+            };
+            origin == issuer_origin
+        }
+    }
+}
+
+/// Body of the `…/options` endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsBody {
+    csrf_token: String,
+}
+
+/// Body of the ceremony-finishing endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinishBody {
+    csrf_token: String,
+    ceremony: String,
+    credential: Value,
+    #[serde(default)]
+    return_to: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl FinishBody {
+    pub(crate) fn parts(&self) -> Result<(SecretToken, &Value), JsonError> {
+        let handle = SecretToken::from_client(&self.ceremony).ok_or_else(|| JsonError::bad("The passkey request has expired. Please try again."))?;
+        Ok((handle, &self.credential))
+    }
+    pub(crate) fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+    pub(crate) fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+}
+
+impl OptionsBody {
+    pub(crate) fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+fn anonymous_ok(state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), JsonError> {
+    if same_origin(state, headers) && csrf::verify_anonymous(&state.config().csrf_key, headers, token) {
+        Ok(())
+    } else {
+        Err(JsonError::forbidden())
+    }
+}
+
+/// JSON body whose rejection is a [`JsonError`].
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = JsonError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+            Err(r) => Err(JsonError { status: r.status(), message: "The request could not be read.".into(), redirect: None }),
+        }
+    }
+}
+
+/// `POST /login/passkey/options`: options for a passwordless sign-in.
+pub async fn passwordless_options(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<OptionsBody>,
+) -> Result<Response, JsonError> {
+    anonymous_ok(&state, &headers, &body.csrf_token)?;
+    let start = state.accounts().start_passkey_sign_in(None).await?;
+    Ok(axum::Json(json!({"options": start.options, "ceremony": start.handle.expose()})).into_response())
+}
+
+/// `POST /login/passkey`: completes a passwordless sign-in.
+pub async fn passwordless_finish(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<FinishBody>,
+) -> Result<Response, JsonError> {
+    anonymous_ok(&state, &headers, &body.csrf_token)?;
+    let (handle, credential) = body.parts()?;
+    let current = current_session(&state, &headers, &ctx).await.map_err(|_| JsonError::from(CoreError::Internal("session lookup".into())))?;
+    let started = state.accounts().finish_passkey_sign_in(&handle, credential, None, current.as_ref(), &ctx).await?;
+    finished(&state, &ctx, &headers, &started, &body.return_to).await
+}
+
+async fn finished(
+    state: &AppState,
+    ctx: &tessera_core::session::RequestContext,
+    headers: &HeaderMap,
+    started: &tessera_core::accounts::StartedSession,
+    return_to: &str,
+) -> Result<Response, JsonError> {
+    let cookies = signed_in(state, ctx, headers, started).await.map_err(|_| JsonError::from(CoreError::Internal("sign-out of the old session".into())))?;
+    let mut res = axum::Json(json!({"redirect": safe_return_to(Some(return_to))})).into_response();
+    for c in cookies {
+        if let Ok(v) = http::HeaderValue::from_str(&c) {
+            res.headers_mut().append(http::header::SET_COOKIE, v);
+        }
+    }
+    Ok(res)
+}
+
+fn pending_or_expired(headers: &HeaderMap) -> Result<SecretToken, JsonError> {
+    pending_token(headers).ok_or_else(|| JsonError::redirect("Please sign in again.", "/login?expired=1".into()))
+}
+
+/// `POST /login/mfa/passkey/options`: options for a passkey as the pending sign-in's
+/// second factor (only the user's passkeys are allowed).
+pub async fn second_factor_options(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<OptionsBody>,
+) -> Result<Response, JsonError> {
+    anonymous_ok(&state, &headers, &body.csrf_token)?;
+    let token = pending_or_expired(&headers)?;
+    let start = state.accounts().start_passkey_sign_in(Some(&token)).await?;
+    Ok(axum::Json(json!({"options": start.options, "ceremony": start.handle.expose()})).into_response())
+}
+
+/// `POST /login/mfa/passkey`: completes the pending sign-in with a passkey.
+pub async fn second_factor_finish(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<FinishBody>,
+) -> Result<Response, JsonError> {
+    anonymous_ok(&state, &headers, &body.csrf_token)?;
+    let token = pending_or_expired(&headers)?;
+    let (handle, credential) = body.parts()?;
+    let started = state.accounts().finish_passkey_sign_in(&handle, credential, Some(&token), None, &ctx).await?;
+    finished(&state, &ctx, &headers, &started, &body.return_to).await
+}
