@@ -39,7 +39,7 @@ export async function createUser(server, u = ALICE) {
 /**
  * `tessera client create`. Options map onto the CLI flags:
  * { name, redirectUris: [], postLogoutRedirectUris: [], public: bool,
- *   grantTypes: [], scopes: [], skipConsent: bool, backchannelLogoutUri,
+ *   grantTypes: [], scopes: [], skipConsent: bool, requireMfa: bool, backchannelLogoutUri,
  *   tokenEndpointAuthMethod, idTokenAlg, jwks (object) }.
  * Resolves to { client_id, client_secret? }.
  */
@@ -51,6 +51,7 @@ export async function createClient(server, o = {}) {
   for (const g of o.grantTypes ?? []) args.push('--grant-type', g);
   for (const s of o.scopes ?? []) args.push('--scope', s);
   if (o.skipConsent) args.push('--skip-consent');
+  if (o.requireMfa) args.push('--require-mfa');
   if (o.backchannelLogoutUri) args.push('--backchannel-logout-uri', o.backchannelLogoutUri);
   if (o.tokenEndpointAuthMethod) args.push('--token-endpoint-auth-method', o.tokenEndpointAuthMethod);
   if (o.idTokenAlg) args.push('--id-token-signed-response-alg', o.idTokenAlg);

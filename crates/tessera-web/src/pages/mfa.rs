@@ -62,7 +62,7 @@ fn mfa_page(
         passkey: view.factors.passkeys > 0 && state.accounts().passkeys_enabled(),
         recovery: view.factors.recovery_codes > 0,
         passkey_only: view.passkey_only,
-        has_factor: view.factors.has_second_factor(),
+        has_factor: if view.passkey_only { view.factors.passkeys > 0 } else { view.factors.has_second_factor() },
     };
     Ok(render(status, &page, &cookies))
 }
@@ -96,6 +96,9 @@ pub async fn show(
     if let Some(level) = q.level.as_deref().and_then(AuthLevel::parse)
         && let Some(who) = current_session(&state, &headers, &ctx).await?
     {
+        if AuthLevel::of(&who.session.amr) >= level {
+            return Ok(see_other(&return_to, &[]));
+        }
         let needed = accounts.begin_step_up(&who, level, &ctx).await?;
         let view = accounts.pending_sign_in(&needed.token).await?;
         let c = set_cookie(MFA_COOKIE, needed.token.expose(), state.config().is_https(), Some(MFA_COOKIE_MAX_AGE));

@@ -39,3 +39,4 @@ mod attacks;
 mod fuzz;
 mod throttle;
 mod forms;
+mod mfa;
