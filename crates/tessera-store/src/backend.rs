@@ -158,7 +158,7 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(ref d) = e
         && d.is_unique_violation() {
             let text = format!("{} {}", d.constraint().unwrap_or(""), d.message());
-            for (needle, what) in [("email", "email"), ("username", "username"), ("handle", "session"), ("id", "id")] {
+            for (needle, what) in [("email", "email"), ("username", "username"), ("handle", "session"), ("credential", "credential"), ("id", "id")] {
                 if text.contains(needle) {
                     return StoreError::Conflict(what);
                 }

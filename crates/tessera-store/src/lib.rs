@@ -5,6 +5,7 @@
 //! SQLite and PostgreSQL accept.
 
 mod backend;
+mod mfa;
 mod migrate;
 mod oauth;
 mod rows;

@@ -37,6 +37,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_throttle.sql"),
         postgres: include_str!("../migrations/postgres/0004_throttle.sql"),
     },
+    Migration {
+        version: 5,
+        name: "mfa",
+        sqlite: include_str!("../migrations/sqlite/0005_mfa.sql"),
+        postgres: include_str!("../migrations/postgres/0005_mfa.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

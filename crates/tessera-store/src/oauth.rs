@@ -43,6 +43,7 @@ struct ClientRow {
     grant_types: String,
     scopes: String,
     skip_consent: bool,
+    require_mfa: bool,
     auth_method: String,
     backchannel_logout_uri: Option<String>,
     id_token_alg: String,
@@ -53,7 +54,7 @@ struct ClientRow {
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, skip_consent, \
-         auth_method, backchannel_logout_uri, id_token_alg, jwks, created_at"
+         require_mfa, auth_method, backchannel_logout_uri, id_token_alg, jwks, created_at"
     };
 }
 
@@ -71,6 +72,7 @@ impl ClientRow {
                 .collect::<Result<_, _>>()?,
             scopes: parse_list(&self.scopes)?,
             skip_consent: self.skip_consent,
+            require_mfa: self.require_mfa,
             auth_method: AuthMethod::parse(&self.auth_method).ok_or_else(|| corrupt("auth method"))?,
             backchannel_logout_uri: self.backchannel_logout_uri,
             id_token_alg: JwsAlg::parse(&self.id_token_alg).ok_or_else(|| corrupt("alg"))?,
@@ -369,8 +371,8 @@ impl OAuthStore for SqlStore {
         on_db!(self, write, |pool| {
             sqlx::query(
                 "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-                 skip_consent, auth_method, backchannel_logout_uri, id_token_alg, jwks, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 skip_consent, require_mfa, auth_method, backchannel_logout_uri, id_token_alg, jwks, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(c.id.as_str())
             .bind(&c.name)
@@ -380,6 +382,7 @@ impl OAuthStore for SqlStore {
             .bind(json_list(&grants))
             .bind(json_list(&c.scopes))
             .bind(c.skip_consent)
+            .bind(c.require_mfa)
             .bind(c.auth_method.as_str())
             .bind(c.backchannel_logout_uri.as_deref())
             .bind(c.id_token_alg.as_str())

@@ -12,7 +12,7 @@ pub(crate) fn ts(unix: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp(unix).map_err(|e| StoreError::Corrupt(format!("timestamp {unix}: {e}")))
 }
 
-fn id<T: std::str::FromStr>(s: &str) -> Result<T, StoreError> {
+pub(crate) fn id<T: std::str::FromStr>(s: &str) -> Result<T, StoreError> {
     s.parse().map_err(|_| StoreError::Corrupt(format!("id {s:?}")))
 }
 

@@ -5,6 +5,7 @@
 
 mod audit;
 mod flows;
+mod mfa;
 mod migrations;
 mod oauth;
 mod sessions;

@@ -50,6 +50,7 @@ fn client(name: &str) -> Client {
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: vec!["openid".into(), "profile".into(), "offline_access".into()],
         skip_consent: false,
+        require_mfa: false,
         auth_method: AuthMethod::ClientSecretBasic,
         backchannel_logout_uri: None,
         id_token_alg: JwsAlg::EdDSA,

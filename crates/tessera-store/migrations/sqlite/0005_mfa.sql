@@ -1,0 +1,53 @@
+-- Strong authentication: clients that require it, sign-ins waiting for a second factor,
+-- TOTP authenticators, recovery codes, passkeys and WebAuthn ceremonies.
+ALTER TABLE clients ADD COLUMN require_mfa INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE pending_logins (
+    hash         BLOB PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    amr          TEXT NOT NULL,
+    auth_time    INTEGER NOT NULL,
+    required     TEXT NOT NULL,
+    upgrade_hash BLOB,
+    failures     INTEGER NOT NULL DEFAULT 0,
+    expires_at   INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX pending_logins_by_expiry ON pending_logins(expires_at);
+CREATE INDEX pending_logins_by_user ON pending_logins(user_id);
+
+CREATE TABLE totp_credentials (
+    user_id       TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    sealed_secret BLOB NOT NULL,
+    confirmed_at  INTEGER,
+    last_step     INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE recovery_codes (
+    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash  BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE passkeys (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    credential_id BLOB NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    data          TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER
+) STRICT;
+CREATE INDEX passkeys_by_user ON passkeys(user_id);
+
+CREATE TABLE webauthn_ceremonies (
+    hash       BLOB PRIMARY KEY,
+    user_id    TEXT REFERENCES users(id) ON DELETE CASCADE,
+    purpose    TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX webauthn_ceremonies_by_expiry ON webauthn_ceremonies(expires_at);
+CREATE INDEX webauthn_ceremonies_by_user ON webauthn_ceremonies(user_id);
