@@ -265,10 +265,12 @@ pub trait MfaStore: Send + Sync + 'static {
     async fn take_pending_login(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<PendingLogin>, StoreError>;
     /// Counts a wrong answer; returns the new count (`None` if it is gone).
     async fn record_pending_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError>;
-    /// Rotates a session's id and records a new authentication in it (re-authentication or
-    /// step-up keeps the session's handle, so its grants stay); `None` if it has ended.
+    /// Rotates the id of `user_id`'s session `old` and records a new authentication in it
+    /// (re-authentication or step-up keeps the session's handle, so its grants stay);
+    /// `None` if it has ended or is not that user's.
     async fn upgrade_session(
         &self,
+        user_id: UserId,
         old: &TokenHash,
         new: &TokenHash,
         amr: &[String],

@@ -198,6 +198,7 @@ impl MfaStore for SqlStore {
 
     async fn upgrade_session(
         &self,
+        user_id: UserId,
         old: &TokenHash,
         new: &TokenHash,
         amr: &[String],
@@ -205,13 +206,14 @@ impl MfaStore for SqlStore {
     ) -> Result<Option<Session>, StoreError> {
         let row: Option<SessionRow> = on_db!(self, write, |pool| {
             sqlx::query_as(concat!(
-                "UPDATE sessions SET id_hash = $2, amr = $3, auth_time = $4 WHERE id_hash = $1 RETURNING ",
+                "UPDATE sessions SET id_hash = $2, amr = $3, auth_time = $4, last_seen_at = $4                  WHERE id_hash = $1 AND user_id = $5 AND expires_at > $4 RETURNING ",
                 session_columns!()
             ))
             .bind(old.as_bytes().as_slice())
             .bind(new.as_bytes().as_slice())
             .bind(amr.join(" "))
             .bind(auth_time.unix_timestamp())
+            .bind(user_id.to_string())
             .fetch_optional(pool)
             .await
             .map_err(db)

@@ -227,7 +227,7 @@ impl Accounts {
     pub(crate) async fn finish_sign_in(&self, user: User, amr: Vec<String>, upgrade: Option<&TokenHash>, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
         if let Some(old) = upgrade {
             let token = SecretToken::generate()?;
-            if let Some(session) = self.store.upgrade_session(old, &token.hash(), &amr, self.clock.now()).await? {
+            if let Some(session) = self.store.upgrade_session(user.id, old, &token.hash(), &amr, self.clock.now()).await? {
                 return Ok(StartedSession { token, session, user });
             }
         }

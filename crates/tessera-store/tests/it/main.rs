@@ -6,6 +6,7 @@
 mod audit;
 mod flows;
 mod mfa;
+mod mfa_flows;
 mod migrations;
 mod oauth;
 mod sessions;

@@ -227,7 +227,7 @@ async fn upgrade_session_rotates_the_id_and_keeps_the_handle(db: TestDb) {
     let amr = strings(&["pwd", "otp", "mfa"]);
     let auth_time = before.auth_time + Duration::minutes(30);
 
-    let s = store.upgrade_session(&old.hash(), &new, &amr, auth_time).await.unwrap().expect("session exists");
+    let s = store.upgrade_session(u.id, &old.hash(), &new, &amr, auth_time).await.unwrap().expect("session exists");
     assert_eq!(s.handle, before.handle, "the handle (and so its grants) stays");
     assert_eq!(s.user_id, u.id);
     assert_eq!(s.amr, amr);
@@ -246,17 +246,23 @@ async fn upgrade_session_rotates_the_id_and_keeps_the_handle(db: TestDb) {
     assert_eq!(store.find_session(&bystander.hash()).await.unwrap().unwrap().amr, strings(&["pwd"]), "other sessions untouched");
 
     // The old id cannot be upgraded again; the new one can.
-    assert!(store.upgrade_session(&old.hash(), &hash(), &amr, auth_time).await.unwrap().is_none());
+    assert!(store.upgrade_session(u.id, &old.hash(), &hash(), &amr, auth_time).await.unwrap().is_none());
     let newer = hash();
-    let s2 = store.upgrade_session(&new, &newer, &strings(&["pwd", "hwk", "mfa"]), auth_time).await.unwrap().unwrap();
+    let s2 = store.upgrade_session(u.id, &new, &newer, &strings(&["pwd", "hwk", "mfa"]), auth_time).await.unwrap().unwrap();
     assert_eq!(s2.handle, before.handle);
     assert_eq!(s2.amr, strings(&["pwd", "hwk", "mfa"]));
     assert!(store.find_session(&new).await.unwrap().is_none());
 
     // Rotating onto an id that is in use is refused and changes nothing.
-    let r = store.upgrade_session(&newer, &bystander.hash(), &amr, auth_time).await;
+    let r = store.upgrade_session(u.id, &newer, &bystander.hash(), &amr, auth_time).await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
     assert!(store.find_session(&newer).await.unwrap().is_some());
+
+    // Another user's session cannot be upgraded, nor one past its absolute expiry.
+    let other = create(store.as_ref(), "mallory", None).await;
+    assert!(store.upgrade_session(other.id, &newer, &hash(), &amr, auth_time).await.unwrap().is_none());
+    assert!(store.upgrade_session(u.id, &newer, &hash(), &amr, before.expires_at).await.unwrap().is_none());
+    assert!(store.find_session(&newer).await.unwrap().is_some(), "nothing changed");
 }
 
 async fn upgrade_session_of_an_ended_session_is_none(db: TestDb) {
@@ -265,9 +271,9 @@ async fn upgrade_session_of_an_ended_session_is_none(db: TestDb) {
     let (token, _) = start_session(store.as_ref(), u.id).await;
     store.delete_session(&token.hash()).await.unwrap().expect("ended");
     let new = hash();
-    assert!(store.upgrade_session(&token.hash(), &new, &strings(&["pwd", "otp", "mfa"]), now()).await.unwrap().is_none());
+    assert!(store.upgrade_session(u.id, &token.hash(), &new, &strings(&["pwd", "otp", "mfa"]), now()).await.unwrap().is_none());
     assert!(store.find_session(&new).await.unwrap().is_none(), "nothing created");
-    assert!(store.upgrade_session(&hash(), &hash(), &[], now()).await.unwrap().is_none());
+    assert!(store.upgrade_session(u.id, &hash(), &hash(), &[], now()).await.unwrap().is_none());
 }
 
 // ------------------------------------------------------------------ TOTP and recovery codes
