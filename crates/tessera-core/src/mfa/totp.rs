@@ -90,7 +90,8 @@ mod tests {
     fn rfc_6238_vectors_match_with_their_step() {
         assert_eq!(check(RFC_SECRET, "287082", at(59)).unwrap(), Some(1));
         assert_eq!(check(RFC_SECRET, "081804", at(1_111_111_109)).unwrap(), Some(1_111_111_109 / 30));
-        assert_eq!(check(RFC_SECRET, "050471", at(1_234_567_890)).unwrap(), Some(1_234_567_890 / 30));
+        assert_eq!(check(RFC_SECRET, "050471", at(1_111_111_111)).unwrap(), Some(1_111_111_111 / 30));
+        assert_eq!(check(RFC_SECRET, "005924", at(1_234_567_890)).unwrap(), Some(1_234_567_890 / 30));
     }
 
     #[test]

@@ -321,7 +321,7 @@ async fn require_mfa_client_steps_up_a_password_session(backend: Backend) {
     assert_eq!(page.status, StatusCode::OK, "{page:?}");
     assert!(!page.body.contains("type=\"password\""), "no password is asked for");
     let csrf = field_value(&page.body, "csrf_token").unwrap();
-    let return_to = field_value(&page.body, "return_to").unwrap().replace("&amp;", "&");
+    let return_to = reqwest::Url::parse(&app.url(&to)).unwrap().query_pairs().find(|(k, _)| k == "return_to").unwrap().1.into_owned();
     let done = post_form(&app, "/login/mfa", &[("csrf_token", &csrf), ("return_to", &return_to), ("method", "totp"), ("code", &totp_at(&secret, now_unix() + 30))]).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{done:?}");
     let back = done.location().unwrap().to_owned();
