@@ -82,8 +82,9 @@ impl std::fmt::Debug for MfaSettings {
     }
 }
 
-/// What a password sign-in led to.
+/// What a password sign-in led to (returned once per sign-in, so its size does not matter).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum LoginOutcome {
     /// Signed in.
     SignedIn(StartedSession),
@@ -281,7 +282,7 @@ impl Accounts {
             && self.store.upgrade_password_hash(creds.user.id, old_hash, &new_hash).await? {
                 self.audit.record(AuditKind::PasswordRehashed, Some(creds.user.id), ctx, json!({})).await;
             }
-        let upgrade = current.filter(|c| c.user.id == creds.user.id).map(|c| c.id_hash.clone());
+        let upgrade = current.filter(|c| c.user.id == creds.user.id).map(|c| c.id_hash);
         let amr = combine(&[], Factor::Password);
         let factors = self.store.find_factor_summary(creds.user.id).await?;
         if factors.has_second_factor() {

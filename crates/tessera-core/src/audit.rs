@@ -57,6 +57,8 @@ pub enum AuditKind {
     PasskeyRenamed,
     /// A passkey was removed.
     PasskeyRemoved,
+    /// An administrator removed every second factor of a user.
+    MfaReset,
 }
 
 impl AuditKind {
@@ -85,6 +87,7 @@ impl AuditKind {
             AuditKind::PasskeyRegistered => "passkey_registered",
             AuditKind::PasskeyRenamed => "passkey_renamed",
             AuditKind::PasskeyRemoved => "passkey_removed",
+            AuditKind::MfaReset => "mfa_reset",
         }
     }
 }

@@ -317,6 +317,10 @@ pub trait MfaStore: Send + Sync + 'static {
     /// Uses up a ceremony: exactly one caller gets it, and only before it lapses.
     async fn take_ceremony(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<Ceremony>, StoreError>;
 
+    /// Removes every second factor of a user (TOTP, passkeys, recovery codes) and their
+    /// pending sign-ins, in one transaction; returns how many factors were removed.
+    async fn delete_user_factors(&self, user_id: UserId) -> Result<u64, StoreError>;
+
     /// Deletes lapsed pending sign-ins and ceremonies.
     async fn purge_expired_mfa(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }

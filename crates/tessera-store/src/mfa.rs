@@ -320,6 +320,26 @@ impl MfaStore for SqlStore {
         Ok(n == 1)
     }
 
+    async fn delete_user_factors(&self, user_id: UserId) -> Result<u64, StoreError> {
+        on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let mut removed = 0;
+            for sql in [
+                "DELETE FROM totp_credentials WHERE user_id = $1",
+                "DELETE FROM passkeys WHERE user_id = $1",
+                "DELETE FROM recovery_codes WHERE user_id = $1",
+                "DELETE FROM pending_logins WHERE user_id = $1",
+            ] {
+                let n = sqlx::query(sql).bind(user_id.to_string()).execute(&mut *tx).await.map_err(db)?.rows_affected();
+                if !sql.contains("pending_logins") && !sql.contains("recovery_codes") {
+                    removed += n;
+                }
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(removed)
+        })
+    }
+
     async fn replace_recovery_codes(&self, user_id: UserId, hashes: &[TokenHash], now: OffsetDateTime) -> Result<(), StoreError> {
         on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;

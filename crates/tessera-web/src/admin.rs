@@ -228,6 +228,31 @@ pub async fn end_user_sessions(State(state): State<AppState>, headers: HeaderMap
     Ok(Json(json!({"sessions_ended": n})))
 }
 
+/// `DELETE /admin/v1/users/{id}/factors`: removes every second factor of the user.
+pub async fn reset_user_factors(State(state): State<AppState>, headers: HeaderMap, Client(ctx): Client, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let id = parse_id(&id)?;
+    state.accounts().find_user(id).await?;
+    let n = state.accounts().reset_second_factors(id, &ctx).await?;
+    Ok(Json(json!({"factors_removed": n})))
+}
+
+/// `GET /admin/v1/users/{id}/factors`: which second factors the user has.
+pub async fn user_factors(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let id = parse_id(&id)?;
+    state.accounts().find_user(id).await?;
+    let f = state.accounts().factor_summary(id).await?;
+    let passkeys: Vec<Value> = state
+        .accounts()
+        .list_passkeys(id)
+        .await?
+        .into_iter()
+        .map(|p| json!({"id": p.id, "name": p.name, "created_at": p.created_at.unix_timestamp(), "last_used_at": p.last_used_at.map(|t| t.unix_timestamp())}))
+        .collect();
+    Ok(Json(json!({"totp": f.totp, "passkeys": passkeys, "recovery_codes_left": f.recovery_codes})))
+}
+
 /// `GET /admin/v1/users/{id}/sessions`.
 pub async fn list_user_sessions(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers).await?;

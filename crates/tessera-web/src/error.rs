@@ -202,10 +202,10 @@ impl From<CoreError> for JsonError {
 
 impl IntoResponse for JsonError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({"error": self.message});
-        if let Some(r) = self.redirect {
-            body["redirect"] = serde_json::Value::String(r);
-        }
+        let body = match self.redirect {
+            Some(r) => serde_json::json!({"error": self.message, "redirect": r}),
+            None => serde_json::json!({"error": self.message}),
+        };
         let mut res = (self.status, axum::Json(body)).into_response();
         res.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
         res

@@ -139,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/v1/users", get(admin::list_users).post(admin::create_user))
         .route("/admin/v1/users/{id}", get(admin::get_user).patch(admin::patch_user).delete(admin::delete_user))
         .route("/admin/v1/users/{id}/sessions", get(admin::list_user_sessions).delete(admin::end_user_sessions))
+        .route("/admin/v1/users/{id}/factors", get(admin::user_factors).delete(admin::reset_user_factors))
         .route("/admin/v1/clients", get(admin::list_clients).post(admin::create_client))
         .route("/admin/v1/clients/{id}", get(admin::get_client).delete(admin::delete_client))
         .route("/admin/v1/keys/rotate", post(admin::rotate_keys))

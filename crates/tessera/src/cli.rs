@@ -147,6 +147,8 @@ pub enum UserCommand {
     SetPassword(Which),
     /// End every session of a user.
     EndSessions(Which),
+    /// Remove every second factor of a user (authenticator app, passkeys, recovery codes).
+    ResetMfa(Which),
 }
 
 /// Arguments of `tessera user create`.
@@ -325,6 +327,11 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Valu
             let u = find(&accounts, &w).await?;
             let n = accounts.end_all_sessions(u.id, &ctx).await?;
             json!({"id": u.id, "username": u.username, "sessions_ended": n})
+        }
+        Command::User(UserCommand::ResetMfa(w)) => {
+            let u = find(&accounts, &w).await?;
+            let n = accounts.reset_second_factors(u.id, &ctx).await?;
+            json!({"id": u.id, "username": u.username, "factors_removed": n})
         }
         Command::Audit(AuditCommand::List { user, since, until, limit }) => {
             let user_id = match user {

@@ -120,7 +120,7 @@ impl Accounts {
     /// asks only for what is missing, and success upgrades this session in place.
     pub async fn begin_step_up(&self, who: &Authenticated, required: AuthLevel, ctx: &RequestContext) -> Result<SecondFactorNeeded, CoreError> {
         let factors = self.store.find_factor_summary(who.user.id).await?;
-        self.begin_pending(&who.user, who.session.amr.clone(), required, Some(who.id_hash.clone()), factors, ctx).await
+        self.begin_pending(&who.user, who.session.amr.clone(), required, Some(who.id_hash), factors, ctx).await
     }
 
     /// The pending sign-in a second-factor cookie names; [`CoreError::Unauthenticated`] if it
@@ -151,6 +151,14 @@ impl Accounts {
             return Err(CoreError::Invalid("This application asks for a passkey.".into()));
         }
         let now = self.clock.now();
+        // Codes are guessable: the account's and the IP's failure counters apply here as at
+        // the password (a step-up has no password in front of it).
+        if let Some(t) = &self.throttle
+            && let Some(throttled) = t.check(&user.username.canonical(), ctx.ip, None, now).await?
+        {
+            self.audit.record(AuditKind::LoginThrottled, Some(user.id), ctx, json!({"reason": "second_factor"})).await;
+            return Err(CoreError::Throttled(throttled));
+        }
         let (factor, accepted, reason) = match &answer {
             SecondFactorAnswer::Totp(code) => {
                 let record = self.store.find_totp(user.id).await?.filter(|t| t.confirmed_at.is_some());
@@ -316,6 +324,14 @@ impl Accounts {
         Ok(())
     }
 
+    /// Removes every second factor of a user (administrator action, e.g. a lost phone and
+    /// no recovery codes): the next sign-in needs only the password.
+    pub async fn reset_second_factors(&self, user_id: UserId, ctx: &RequestContext) -> Result<u64, CoreError> {
+        let removed = self.store.delete_user_factors(user_id).await?;
+        self.audit.record(AuditKind::MfaReset, Some(user_id), ctx, json!({"factors_removed": removed, "by": "admin"})).await;
+        Ok(removed)
+    }
+
     // ------------------------------------------------------------------ passkeys
 
     async fn new_ceremony(&self, user_id: Option<UserId>, purpose: CeremonyPurpose, options: Value, state: String) -> Result<CeremonyStart, CoreError> {
@@ -464,7 +480,7 @@ impl Accounts {
                     }
                     Err(e) => return Err(e),
                 };
-                let upgrade = current.filter(|c| c.user.id == user.id).map(|c| c.id_hash.clone());
+                let upgrade = current.filter(|c| c.user.id == user.id).map(|c| c.id_hash);
                 let amr = combine(&[], Factor::Passkey { synced });
                 let started = self.finish_sign_in(user, amr, upgrade.as_ref(), ctx).await?;
                 self.audit

@@ -20,6 +20,7 @@ tessera_testkit::backend_tests!(
     step_up_upgrades_the_session_in_place,
     removing_the_last_factor_removes_the_requirement_and_the_codes,
     webauthn_ceremonies_are_single_use_and_purpose_bound,
+    an_administrator_resets_second_factors,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -172,4 +173,17 @@ async fn webauthn_ceremonies_are_single_use_and_purpose_bound(db: TestDb) {
         "response": {"authenticatorData": "AA", "clientDataJSON": "AA", "signature": "AA", "userHandle": "AAAAAAAAAAAAAAAAAAAAAA"}});
     let unknown = accounts.finish_passkey_sign_in(&start.handle, &answer, None, None, &ctx()).await;
     assert!(matches!(unknown, Err(CoreError::InvalidCredentials)), "{unknown:?}");
+}
+
+async fn an_administrator_resets_second_factors(db: TestDb) {
+    let (accounts, clock, who, _) = setup(&db).await;
+    enrol(&accounts, &clock, &who).await;
+    let LoginOutcome::SecondFactor(needed) = password(&accounts, None).await else { panic!("second factor") };
+    assert_eq!(accounts.reset_second_factors(who.user.id, &ctx()).await.unwrap(), 1);
+    let summary = accounts.factor_summary(who.user.id).await.unwrap();
+    assert_eq!(summary, Default::default(), "no TOTP, passkeys or recovery codes left");
+    assert!(matches!(accounts.pending_sign_in(&needed.token).await, Err(CoreError::Unauthenticated)), "pending sign-ins end too");
+    assert!(matches!(password(&accounts, None).await, LoginOutcome::SignedIn(_)));
+    let events = accounts.audit_events(&Default::default()).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "mfa_reset" && e.user_id == Some(who.user.id)));
 }
