@@ -408,7 +408,9 @@ test('passkey: register on the account page, sign out, sign in without a passwor
     await page.click('#passkey-signin');
     await refused;
     assert.equal(pathOf(page), '/login', 'a removed passkey does not sign in');
-    assert.ok(failures.some((f) => f.includes('/login/passkey ')), `POST /login/passkey was refused: ${JSON.stringify(failures)}`);
+    const refusal = failures.find((f) => f.includes('/login/passkey '));
+    assert.ok(refusal, `POST /login/passkey was refused: ${JSON.stringify(failures)}`);
+    t.diagnostic(`removed passkey: ${refusal}`);
   });
 });
 
@@ -580,6 +582,7 @@ test('step-up: acr_values on a password-only session asks only for the second fa
     assert.equal((await page.textContent('#mfa-username'))?.trim(), ALICE.username);
     await page.fill('#code', totpCode(secret, base));
     await Promise.all([page.waitForURL(atCallback(cb), { timeout: 15_000 }), page.click('#totp-form button[type=submit]')]);
+    const steppedUpAt = Date.now();
     up.stop();
     const stepped = await redeem(rp, page, up.checks);
     assertAmr(stepped, { has: ['pwd', 'otp', 'mfa'] }, 'after step-up');
@@ -593,10 +596,13 @@ test('step-up: acr_values on a password-only session asks only for the second fa
     const quietClaims = await redeem(rp, page, quiet.checks);
     assert.equal(quietClaims.acr, ACR_MFA, 'prompt=none after the step-up: multi-factor');
 
-    // max_age=0: sign in again (password, then TOTP).
+    // max_age=0: sign in again (password, then TOTP). OIDC Core 3.1.2.1: "max_age=0 is
+    // equivalent to prompt=login", however recent the last authentication.
     const before = Math.floor(Date.now() / 1000);
+    const sinceStepUp = Date.now() - steppedUpAt;
     const again = await startAuthorization(rp, page, { max_age: '0' });
-    assert.equal(pathOf(page), '/login', `max_age=0 shows the login page (at ${page.url()})`);
+    assert.equal(pathOf(page), '/login',
+      `max_age=0 shows the login page (at ${page.url()}; the step-up was ${sinceStepUp} ms before, auth_time ${stepped.auth_time})`);
     await submitPassword(page, ALICE);
     assert.equal(pathOf(page), '/login/mfa', `then the second factor (at ${page.url()})`);
     await page.fill('#code', totpCode(secret, base + 1));

@@ -698,7 +698,9 @@ impl Provider {
             return Ok(Interaction::Login);
         };
         let now = self.now();
-        let too_old = req.max_age.is_some_and(|m| (now - who.session.auth_time).whole_seconds() > m);
+        // max_age=0 is prompt=login (OIDC Core §3.1.2.1); otherwise the whole elapsed time
+        // counts, not its truncation to seconds.
+        let too_old = req.max_age.is_some_and(|m| m == 0 || now - who.session.auth_time > Duration::seconds(m));
         let other_user = req.hint_subject.as_ref().is_some_and(|s| *s != who.user.id.to_string());
         if req.prompt.login || too_old || other_user {
             if req.prompt.none {

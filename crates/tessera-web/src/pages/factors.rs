@@ -8,7 +8,7 @@ use crate::csrf;
 use crate::error::{JsonError, PageError};
 use crate::pages::account::{account_page, reauth_link, reauth_redirect};
 use crate::pages::login::CsrfOnly;
-use crate::pages::mfa::{FinishBody, JsonBody, OptionsBody, same_origin};
+use crate::pages::mfa::{FinishBody, JsonBody, OptionsBody, ceremony_json, same_origin};
 use crate::pages::{render, see_other};
 use askama::Template;
 use axum::extract::{Path, State};
@@ -166,7 +166,7 @@ pub async fn passkey_options(
 ) -> Result<Response, JsonError> {
     session_ok(&state, &headers, &who, body.csrf_token())?;
     match state.accounts().start_passkey_registration(&who).await {
-        Ok(start) => Ok(axum::Json(json!({"options": start.options, "ceremony": start.handle.expose()})).into_response()),
+        Ok(start) => Ok(ceremony_json(&start)),
         Err(CoreError::ReauthenticationRequired) => Err(json_reauth(&who)),
         Err(e) => Err(e.into()),
     }

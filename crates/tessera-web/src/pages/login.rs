@@ -45,32 +45,20 @@ pub struct LoginQuery {
 /// The message for every failed sign-in, whatever the reason.
 pub const LOGIN_FAILED: &str = "Incorrect username or password.";
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn login_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    return_to: &str,
-    username: &str,
-    error: Option<&str>,
-    notice: Option<&str>,
-    throttled: Option<&Throttled>,
-) -> Result<Response, PageError> {
-    login_page_with(state, headers, status, return_to, username, error, notice, throttled, false)
+/// What the login page shows besides the form.
+#[derive(Debug, Default)]
+pub(crate) struct LoginView<'a> {
+    pub return_to: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    pub throttled: Option<&'a Throttled>,
+    /// Signing in again to confirm it is the user (before a sensitive action).
+    pub reauth: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn login_page_with(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    return_to: &str,
-    username: &str,
-    error: Option<&str>,
-    notice: Option<&str>,
-    throttled: Option<&Throttled>,
-    reauth: bool,
-) -> Result<Response, PageError> {
+pub(crate) fn login_page(state: &AppState, headers: &HeaderMap, status: StatusCode, view: LoginView<'_>) -> Result<Response, PageError> {
+    let LoginView { return_to, username, error, notice, throttled, reauth } = view;
     let csrf = csrf::anonymous_token(&state.config().csrf_key, headers)?;
     let cookies: Vec<String> = csrf
         .new_cookie
@@ -118,7 +106,7 @@ pub async fn show(
         (None, None) => None,
     };
     let hint: String = q.login_hint.unwrap_or_default().chars().take(320).collect();
-    login_page_with(&state, &headers, StatusCode::OK, &return_to, &hint, None, notice, None, q.reauth.is_some())
+    login_page(&state, &headers, StatusCode::OK, LoginView { return_to: &return_to, username: &hint, notice, reauth: q.reauth.is_some(), ..LoginView::default() })
 }
 
 /// Form of `POST /login`.
@@ -146,7 +134,8 @@ pub async fn submit(
     let return_to = safe_return_to(Some(&form.return_to));
     if !csrf::verify_anonymous(&state.config().csrf_key, &headers, &form.csrf_token) {
         let msg = "This form has expired. Please try again.";
-        return login_page(&state, &headers, StatusCode::FORBIDDEN, &return_to, &form.username, Some(msg), None, None);
+        let view = LoginView { return_to: &return_to, username: &form.username, error: Some(msg), ..LoginView::default() };
+        return login_page(&state, &headers, StatusCode::FORBIDDEN, view);
     }
     let username: String = form.username.chars().take(320).collect();
     let pow = match (form.pow_challenge, form.pow_nonce) {
@@ -168,10 +157,12 @@ pub async fn submit(
             Ok(see_other(&format!("/login/mfa?return_to={}", urlencode(&return_to)), &[c]))
         }
         Err(CoreError::InvalidCredentials) => {
-            login_page(&state, &headers, StatusCode::UNAUTHORIZED, &return_to, &username, Some(LOGIN_FAILED), None, None)
+            let view = LoginView { return_to: &return_to, username: &username, error: Some(LOGIN_FAILED), ..LoginView::default() };
+            login_page(&state, &headers, StatusCode::UNAUTHORIZED, view)
         }
         Err(CoreError::Throttled(t)) => {
-            login_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, &return_to, &username, Some(THROTTLED), None, Some(&t))
+            let view = LoginView { return_to: &return_to, username: &username, error: Some(THROTTLED), throttled: Some(&t), ..LoginView::default() };
+            login_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, view)
         }
         Err(e) => Err(e.into()),
     }

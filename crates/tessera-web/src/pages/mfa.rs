@@ -8,7 +8,7 @@ use crate::context::{Client, PageForm, cookie, safe_return_to, set_cookie, urlen
 use crate::csrf;
 use crate::error::{JsonError, PageError};
 use crate::oauth::authorize::current_session;
-use crate::pages::login::{MFA_COOKIE, MFA_COOKIE_MAX_AGE, THROTTLED, login_page, signed_in};
+use crate::pages::login::{LoginView, MFA_COOKIE, MFA_COOKIE_MAX_AGE, THROTTLED, login_page, signed_in};
 use crate::pages::{render, see_other};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -154,16 +154,13 @@ pub async fn submit(
         }
         Err(CoreError::SecondFactorRejected { attempts_left: 0 }) => {
             let clear = set_cookie(MFA_COOKIE, "", state.config().is_https(), Some(0));
-            let mut res = login_page(
-                &state,
-                &headers,
-                StatusCode::UNAUTHORIZED,
-                &return_to,
-                view.user.username.as_str(),
-                Some("Too many wrong codes. Sign in again."),
-                None,
-                None,
-            )?;
+            let page = LoginView {
+                return_to: &return_to,
+                username: view.user.username.as_str(),
+                error: Some("Too many wrong codes. Sign in again."),
+                ..LoginView::default()
+            };
+            let mut res = login_page(&state, &headers, StatusCode::UNAUTHORIZED, page)?;
             if let Ok(v) = http::HeaderValue::from_str(&clear) {
                 res.headers_mut().append(http::header::SET_COOKIE, v);
             }
@@ -260,6 +257,11 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
+/// A started ceremony as `static/webauthn.js` expects it.
+pub(crate) fn ceremony_json(start: &tessera_core::mfa::flows::CeremonyStart) -> Response {
+    axum::Json(json!({"options": start.options, "ceremony": start.handle.expose()})).into_response()
+}
+
 /// `POST /login/passkey/options`: options for a passwordless sign-in.
 pub async fn passwordless_options(
     State(state): State<AppState>,
@@ -267,8 +269,7 @@ pub async fn passwordless_options(
     JsonBody(body): JsonBody<OptionsBody>,
 ) -> Result<Response, JsonError> {
     anonymous_ok(&state, &headers, &body.csrf_token)?;
-    let start = state.accounts().start_passkey_sign_in(None).await?;
-    Ok(axum::Json(json!({"options": start.options, "ceremony": start.handle.expose()})).into_response())
+    Ok(ceremony_json(&state.accounts().start_passkey_sign_in(None).await?))
 }
 
 /// `POST /login/passkey`: completes a passwordless sign-in.
@@ -315,8 +316,7 @@ pub async fn second_factor_options(
 ) -> Result<Response, JsonError> {
     anonymous_ok(&state, &headers, &body.csrf_token)?;
     let token = pending_or_expired(&headers)?;
-    let start = state.accounts().start_passkey_sign_in(Some(&token)).await?;
-    Ok(axum::Json(json!({"options": start.options, "ceremony": start.handle.expose()})).into_response())
+    Ok(ceremony_json(&state.accounts().start_passkey_sign_in(Some(&token)).await?))
 }
 
 /// `POST /login/mfa/passkey`: completes the pending sign-in with a passkey.
