@@ -248,7 +248,10 @@ pub async fn user_factors(State(state): State<AppState>, headers: HeaderMap, Pat
         .list_passkeys(id)
         .await?
         .into_iter()
-        .map(|p| json!({"id": p.id, "name": p.name, "created_at": p.created_at.unix_timestamp(), "last_used_at": p.last_used_at.map(|t| t.unix_timestamp())}))
+        .map(|p| {
+            let at = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
+            json!({"id": p.id, "name": p.name, "created_at": at(p.created_at), "last_used_at": p.last_used_at.and_then(at)})
+        })
         .collect();
     Ok(Json(json!({"totp": f.totp, "passkeys": passkeys, "recovery_codes_left": f.recovery_codes})))
 }

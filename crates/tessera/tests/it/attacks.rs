@@ -1502,6 +1502,21 @@ fn routes() -> Vec<(&'static str, String)> {
     add(&["POST"], "/account/password".into());
     add(&["POST"], format!("/account/sessions/{id}/end"));
     add(&["POST"], "/account/sessions/not-a-handle/end".into());
+    add(&["GET", "POST"], "/login/mfa".into());
+    add(&["GET"], "/login/mfa?level=multi_factor&return_to=%2Faccount".into());
+    add(&["POST"], "/login/passkey/options".into());
+    add(&["POST"], "/login/passkey".into());
+    add(&["POST"], "/login/mfa/passkey/options".into());
+    add(&["POST"], "/login/mfa/passkey".into());
+    add(&["POST"], "/account/totp".into());
+    add(&["POST"], "/account/totp/confirm".into());
+    add(&["POST"], "/account/totp/delete".into());
+    add(&["POST"], "/account/recovery-codes".into());
+    add(&["POST"], "/account/passkeys/options".into());
+    add(&["POST"], "/account/passkeys".into());
+    add(&["POST"], format!("/account/passkeys/{id}/rename"));
+    add(&["POST"], "/account/passkeys/not-an-id/delete".into());
+    add(&["GET"], "/static/webauthn.js".into());
     add(&["GET"], "/healthz".into());
     add(&["GET"], "/readyz".into());
     add(&["GET"], "/static/tessera.css".into());
@@ -1524,6 +1539,7 @@ fn routes() -> Vec<(&'static str, String)> {
     add(&["GET", "PATCH", "DELETE"], format!("/admin/v1/users/{id}"));
     add(&["GET", "PATCH", "DELETE"], "/admin/v1/users/%00".into());
     add(&["GET", "DELETE"], format!("/admin/v1/users/{id}/sessions"));
+    add(&["GET", "DELETE"], format!("/admin/v1/users/{id}/factors"));
     add(&["GET", "POST"], "/admin/v1/clients".into());
     add(&["GET", "DELETE"], "/admin/v1/clients/no-such-client".into());
     add(&["POST"], "/admin/v1/keys/rotate".into());
@@ -1658,7 +1674,7 @@ async fn malformed_everywhere(w: &World, only: impl Fn(&Bad) -> bool) -> (usize,
             }
             // Signed-in variants of the account and OAuth pages.
             let cookie_attack = b.header.as_ref().is_some_and(|(n, _)| *n == "cookie");
-            if (path.starts_with("/account") || path.starts_with("/oauth2/") || path == "/logout") && !cookie_attack {
+            if (path.starts_with("/account") || path.starts_with("/oauth2/") || path.starts_with("/login/mfa") || path == "/logout") && !cookie_attack {
                 let r = fire(&w.app, method, &path, b, None, Some(&session)).await;
                 count += 1;
                 let what = format!("{method} {path} [{}, signed in]", b.name);

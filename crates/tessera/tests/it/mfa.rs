@@ -21,6 +21,7 @@ on_both_backends!(
     require_mfa_client_steps_up_a_password_session,
     acr_values_with_prompt_none_is_interaction_required,
     max_age_zero_asks_to_sign_in_again,
+    second_factor_forms_and_endpoints_refuse_cross_site_requests,
 );
 
 const MULTI_FACTOR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
@@ -389,4 +390,75 @@ async fn max_age_zero_asks_to_sign_in_again(backend: Backend) {
     let auth_time = claims["auth_time"].as_u64().unwrap();
     assert!(auth_time + 2 >= now_unix(), "a fresh auth_time: {claims}");
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "{claims}");
+}
+
+// ---------------------------------------------------------------- CSRF
+
+async fn post_json(app: &TestApp, path: &str, body: Value, origin: Option<&str>) -> Answer {
+    let mut rb = app.client.post(app.url(path)).json(&body);
+    if let Some(o) = origin {
+        rb = rb.header(reqwest::header::ORIGIN, o);
+    }
+    Answer::of(rb.send().await.unwrap()).await
+}
+
+async fn second_factor_forms_and_endpoints_refuse_cross_site_requests(backend: Backend) {
+    let app = signed_in_app(backend).await;
+    let (_, codes) = enrol_totp(&app).await;
+    let mine = account_csrf(&app).await;
+    let anon = {
+        let other = crate::helpers::client();
+        let page = Answer::of(other.get(app.url("/login")).send().await.unwrap()).await;
+        field_value(&page.body, "csrf_token").unwrap()
+    };
+    let fake = uuid::Uuid::now_v7().to_string();
+    let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
+        ("/account/totp".into(), vec![]),
+        ("/account/totp/confirm".into(), vec![("code", "123456")]),
+        ("/account/totp/delete".into(), vec![]),
+        ("/account/recovery-codes".into(), vec![]),
+        (format!("/account/passkeys/{fake}/rename"), vec![("name", "x")]),
+        (format!("/account/passkeys/{fake}/delete"), vec![]),
+    ];
+    for (path, rest) in &forms {
+        for token in [None, Some(""), Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), Some(anon.as_str())] {
+            let mut form: Vec<(&str, &str)> = token.map(|t| vec![("csrf_token", t)]).unwrap_or_default();
+            form.extend_from_slice(rest);
+            let r = post_form(&app, path, &form).await;
+            assert!(
+                r.status == StatusCode::FORBIDDEN || (token.is_none() && r.status == StatusCode::BAD_REQUEST),
+                "POST {path} with token {token:?}: {} {}",
+                r.status,
+                r.body
+            );
+        }
+    }
+    let summary = app.accounts.factor_summary(app.accounts.find_user_by_login("alice").await.unwrap().id).await.unwrap();
+    assert!(summary.totp && summary.recovery_codes == 10, "nothing changed: {summary:?}");
+
+    // The JSON ceremonies: a wrong token, or an Origin other than the issuer's, is refused.
+    let r = post_json(&app, "/account/passkeys/options", serde_json::json!({"csrf_token": anon}), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
+    let r = post_json(&app, "/account/passkeys/options", serde_json::json!({"csrf_token": mine}), Some("https://evil.example")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
+    let r = post_json(&app, "/account/passkeys/options", serde_json::json!({"csrf_token": mine}), Some(&app.issuer)).await;
+    assert_eq!(r.status, StatusCode::OK, "the same-origin request works: {r:?}");
+    let options: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(options["options"]["publicKey"]["rp"]["id"], "localhost");
+    let login_csrf = app.get_login().await.2;
+    let r = post_json(&app, "/login/passkey/options", serde_json::json!({"csrf_token": login_csrf}), Some("https://evil.example")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
+    let r = post_json(&app, "/login/passkey/options", serde_json::json!({"csrf_token": login_csrf}), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = post_json(&app, "/login/passkey", serde_json::json!({"csrf_token": login_csrf, "ceremony": "nope", "credential": {}}), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "an unknown ceremony is refused: {r:?}");
+    assert!(r.body.contains("\"error\""), "{r:?}");
+    let r = post_json(&app, "/login/passkey", serde_json::json!({"csrf_token": login_csrf, "ceremony": 7}), None).await;
+    assert!(r.status.is_client_error(), "a malformed body is a 4xx: {r:?}");
+    // The second-factor form needs the page's token too.
+    sign_out(&app).await;
+    password_then_mfa_page(&app).await;
+    let r = answer(&app, &anon, "recovery", &codes[0]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
+    assert!(r.session_cookie().is_none());
 }
