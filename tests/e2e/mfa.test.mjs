@@ -488,7 +488,7 @@ test('TOTP: enrol with otplib codes, sign in with the next code, replay refused,
   });
 });
 
-test('OAuth client with --require-mfa: password + TOTP gives amr mfa/otp and the PAPE acr; no second factor, no code', async (t) => {
+test('OAuth client with --require-mfa: password + TOTP gives amr mfa/otp and the PAPE acr; a user without a second factor sets one up and continues', async (t) => {
   await mfaScenario(t, {}, async ({ server, newContext, cb }) => {
     const { url } = server;
     await createUser(server, ALICE);
@@ -529,8 +529,36 @@ test('OAuth client with --require-mfa: password + TOTP gives amr mfa/otp and the
     assert.equal(await bobPage.locator('#passkey-second-factor').count(), 0, 'no passkey button');
     assert.ok(!bobPage.url().startsWith(cb.base), 'Bob stays at the provider');
     assert.ok(!cb.hits.some((h) => h.url.searchParams.get('state') === bobFlow.checks.state), 'the client got no response for Bob');
+
+    // Bob follows the link, sets up an authenticator app, and is brought back to finish.
+    await clickAndWait(bobPage, bobPage.locator('#mfa-setup-link'));
+    assert.equal(pathOf(bobPage), '/account', `the account page (at ${bobPage.url()})`);
+    assert.ok(await bobPage.locator('#continue-notice').isVisible(), 'the account page says why Bob is here');
+    const bobStep = currentStep();
+    await clickAndWait(bobPage, bobPage.locator('#totp-setup'));
+    const bobSecret = ((await bobPage.textContent('#totp-secret')) ?? '').replace(/\s+/g, '');
+    await bobPage.fill('#code', totpCode(bobSecret, bobStep));
+    await clickAndWait(bobPage, bobPage.locator('form[action="/account/totp/confirm"] button[type=submit]'));
+    assert.equal(await bobPage.locator('#recovery-codes li').count(), 10, 'Bob is shown his recovery codes');
+    const continueLink = bobPage.locator('#recovery-done');
+    assert.match((await continueLink.getAttribute('href')) ?? '', /^\/oauth2\/authorize\?/, 'the codes page continues to the authorization request');
+    // Back at the authorization endpoint, the session is stepped up with the new code.
+    await clickAndWait(bobPage, continueLink);
+    assert.equal(pathOf(bobPage), '/login/mfa', `the second factor is asked for (at ${bobPage.url()})`);
+    assert.equal(await bobPage.locator('input[type=password]').count(), 0, 'no password again');
+    const bobBack = startCallbackWatch(bobPage, cb);
+    await bobPage.fill('#code', totpCode(bobSecret, bobStep + 1));
+    await bobPage.click('#totp-form button[type=submit]');
+    await bobBack;
+    const bobClaims = await redeem(rp, bobPage, bobFlow.checks);
+    assertAmr(bobClaims, { has: ['pwd', 'otp', 'mfa'] }, 'Bob after setting up TOTP');
+    assert.equal(bobClaims.acr, ACR_MFA, 'Bob gets the PAPE acr');
   });
 });
+
+function startCallbackWatch(page, cb) {
+  return page.waitForURL(atCallback(cb), { timeout: 15_000 });
+}
 
 test('step-up: acr_values on a password-only session asks only for the second factor; max_age=0 signs in again; prompt=none is interaction_required', async (t) => {
   await mfaScenario(t, {}, async ({ server, newContext, cb }) => {

@@ -1,7 +1,7 @@
 //! The signed-in user's account page: profile, sessions (end any), password change.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, SignedIn, urlencode};
+use crate::context::{Client, PageForm, SignedIn, safe_return_to, urlencode};
 use crate::csrf;
 use crate::error::PageError;
 use crate::pages::login::CsrfOnly;
@@ -25,6 +25,21 @@ struct SessionRow {
     last_seen: String,
     last_seen_iso: String,
     current: bool,
+    methods: String,
+}
+
+/// "password + authenticator app"-style summary of a session's `amr`.
+fn describe_methods(amr: &[String]) -> String {
+    let names: Vec<&str> = amr
+        .iter()
+        .filter_map(|m| match m.as_str() {
+            "pwd" => Some("password"),
+            "otp" => Some("one-time code"),
+            "hwk" | "swk" => Some("passkey"),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() { "unknown".into() } else { names.join(" + ") }
 }
 
 #[derive(Template)]
@@ -45,6 +60,8 @@ struct AccountPage<'a> {
     totp_enabled: bool,
     has_second_factor: bool,
     recovery_left: u32,
+    continue_to: Option<String>,
+    continue_query: String,
 }
 
 struct PasskeyRow {
@@ -73,6 +90,9 @@ pub async fn root() -> Redirect {
 #[derive(Debug, Deserialize)]
 pub struct AccountQuery {
     done: Option<String>,
+    /// Where to go on once a second factor is set up (an application that requires one).
+    #[serde(rename = "continue")]
+    continue_to: Option<String>,
 }
 
 pub(crate) async fn account_page(
@@ -81,6 +101,19 @@ pub(crate) async fn account_page(
     status: StatusCode,
     notice: Option<&str>,
     error: Option<&str>,
+) -> Result<Response, PageError> {
+    account_page_continuing(state, who, status, notice, error, None).await
+}
+
+/// The account page; with `continue_to`, it offers to go back to the application that
+/// asked for a second factor once one is set up.
+pub(crate) async fn account_page_continuing(
+    state: &AppState,
+    who: &Authenticated,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+    continue_to: Option<String>,
 ) -> Result<Response, PageError> {
     let sessions = state.accounts().list_sessions(who.user.id).await?;
     let fmt = format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
@@ -93,6 +126,7 @@ pub(crate) async fn account_page(
             last_seen: s.last_seen_at.format(fmt).unwrap_or_default(),
             last_seen_iso: s.last_seen_at.format(&Rfc3339).unwrap_or_default(),
             current: s.handle == who.session.handle,
+            methods: describe_methods(&s.amr),
         })
         .collect();
     let factors = state.accounts().factor_summary(who.user.id).await?;
@@ -124,6 +158,8 @@ pub(crate) async fn account_page(
         totp_enabled: factors.totp,
         has_second_factor: factors.has_second_factor(),
         recovery_left: factors.recovery_codes,
+        continue_query: continue_to.as_deref().map(|c| format!("&continue={}", urlencode(c))).unwrap_or_default(),
+        continue_to,
     };
     Ok(render(status, &page, &[]))
 }
@@ -144,7 +180,8 @@ pub async fn show(
         Some("totp_removed") => Some("The authenticator app has been turned off."),
         _ => None,
     };
-    account_page(&state, &who, StatusCode::OK, notice, None).await
+    let continue_to = q.continue_to.as_deref().map(|c| safe_return_to(Some(c)));
+    account_page_continuing(&state, &who, StatusCode::OK, notice, None, continue_to).await
 }
 
 /// `POST /account/sessions/{handle}/end`.

@@ -3,7 +3,7 @@
 //! them needs a recent sign-in; without one the user is sent to confirm it is them.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, SignedIn};
+use crate::context::{Client, PageForm, SignedIn, safe_return_to};
 use crate::csrf;
 use crate::error::{JsonError, PageError};
 use crate::pages::account::{account_page, reauth_link, reauth_redirect};
@@ -38,10 +38,12 @@ struct TotpPage<'a> {
     qr_base64: String,
     manual_key: &'a str,
     error: Option<&'a str>,
+    continue_to: Option<String>,
 }
 
-fn totp_page(state: &AppState, who: &Authenticated, setup: &TotpSetup, status: StatusCode, error: Option<&str>) -> Response {
+fn totp_page(state: &AppState, who: &Authenticated, setup: &TotpSetup, status: StatusCode, error: Option<&str>, continue_to: Option<String>) -> Response {
     let page = TotpPage {
+        continue_to,
         csrf: csrf::session_token(&state.config().csrf_key, who),
         username: who.user.username.as_str(),
         qr_base64: STANDARD.encode(setup.qr_svg.as_bytes()),
@@ -57,24 +59,40 @@ struct CodesPage<'a> {
     codes: Vec<String>,
     notice: Option<&'a str>,
     replaced: bool,
+    continue_to: Option<String>,
 }
 
-fn codes_page(codes: &[RecoveryCode], notice: Option<&str>, replaced: bool) -> Response {
-    let page = CodesPage { codes: codes.iter().map(RecoveryCode::expose).collect(), notice, replaced };
+fn codes_page(codes: &[RecoveryCode], notice: Option<&str>, replaced: bool, continue_to: Option<String>) -> Response {
+    let page = CodesPage { codes: codes.iter().map(RecoveryCode::expose).collect(), notice, replaced, continue_to };
     let mut res = render(StatusCode::OK, &page, &[]);
     res.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     res
+}
+
+/// Form of `POST /account/totp`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartForm {
+    csrf_token: String,
+    /// Where to go on afterwards (an application that asked for a second factor).
+    #[serde(rename = "continue")]
+    continue_to: Option<String>,
+}
+
+fn continuing(raw: Option<&str>) -> Option<String> {
+    raw.filter(|c| !c.is_empty()).map(|c| safe_return_to(Some(c)))
 }
 
 /// `POST /account/totp`: starts enrolment and shows the QR code.
 pub async fn totp_start(
     State(state): State<AppState>,
     SignedIn(who): SignedIn,
-    PageForm(form): PageForm<CsrfOnly>,
+    PageForm(form): PageForm<StartForm>,
 ) -> Result<Response, PageError> {
     check_csrf(&state, &who, &form.csrf_token)?;
+    let continue_to = continuing(form.continue_to.as_deref());
     match state.accounts().begin_totp_enrolment(&who).await {
-        Ok(setup) => Ok(totp_page(&state, &who, &setup, StatusCode::OK, None)),
+        Ok(setup) => Ok(totp_page(&state, &who, &setup, StatusCode::OK, None, continue_to)),
         Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
         Err(CoreError::Conflict(_)) => {
             account_page(&state, &who, StatusCode::CONFLICT, None, Some("An authenticator app is already set up. Turn it off first to replace it.")).await
@@ -89,6 +107,8 @@ pub async fn totp_start(
 pub struct ConfirmForm {
     csrf_token: String,
     code: String,
+    #[serde(rename = "continue")]
+    continue_to: Option<String>,
 }
 
 /// `POST /account/totp/confirm`: the first code turns the authenticator on (and, the first
@@ -101,12 +121,13 @@ pub async fn totp_confirm(
 ) -> Result<Response, PageError> {
     check_csrf(&state, &who, &form.csrf_token)?;
     let code: String = form.code.chars().take(64).collect();
+    let continue_to = continuing(form.continue_to.as_deref());
     match state.accounts().confirm_totp_enrolment(&who, &code, &ctx).await {
-        Ok(Some(codes)) => Ok(codes_page(&codes, Some("Two-step verification with an authenticator app is on."), false)),
-        Ok(None) => Ok(see_other("/account?done=totp_enabled", &[])),
+        Ok(Some(codes)) => Ok(codes_page(&codes, Some("Two-step verification with an authenticator app is on."), false, continue_to)),
+        Ok(None) => Ok(see_other(&continue_to.unwrap_or_else(|| "/account?done=totp_enabled".into()), &[])),
         Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
         Err(CoreError::Invalid(msg)) => match state.accounts().totp_enrolment(&who).await? {
-            Some(setup) => Ok(totp_page(&state, &who, &setup, StatusCode::BAD_REQUEST, Some(&msg))),
+            Some(setup) => Ok(totp_page(&state, &who, &setup, StatusCode::BAD_REQUEST, Some(&msg), continue_to)),
             None => account_page(&state, &who, StatusCode::BAD_REQUEST, None, Some(&msg)).await,
         },
         Err(e) => Err(e.into()),
@@ -138,7 +159,7 @@ pub async fn recovery_regenerate(
 ) -> Result<Response, PageError> {
     check_csrf(&state, &who, &form.csrf_token)?;
     match state.accounts().regenerate_recovery_codes(&who, &ctx).await {
-        Ok(codes) => Ok(codes_page(&codes, None, true)),
+        Ok(codes) => Ok(codes_page(&codes, None, true, None)),
         Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
         Err(CoreError::Invalid(msg)) => account_page(&state, &who, StatusCode::BAD_REQUEST, None, Some(&msg)).await,
         Err(e) => Err(e.into()),

@@ -26,6 +26,7 @@ use tessera_core::secret::SecretToken;
 struct MfaPage<'a> {
     csrf: &'a str,
     return_to: &'a str,
+    return_to_query: String,
     username: &'a str,
     error: Option<&'a str>,
     totp: bool,
@@ -56,6 +57,7 @@ fn mfa_page(
     let page = MfaPage {
         csrf: &anon.token,
         return_to,
+        return_to_query: urlencode(return_to),
         username: view.user.username.as_str(),
         error,
         totp: view.factors.totp,
