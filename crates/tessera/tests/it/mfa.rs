@@ -22,6 +22,7 @@ on_both_backends!(
     acr_values_with_prompt_none_is_interaction_required,
     max_age_zero_asks_to_sign_in_again,
     second_factor_forms_and_endpoints_refuse_cross_site_requests,
+    guessing_codes_through_step_ups_is_throttled,
 );
 
 const MULTI_FACTOR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
@@ -461,4 +462,39 @@ async fn second_factor_forms_and_endpoints_refuse_cross_site_requests(backend: B
     let r = answer(&app, &anon, "recovery", &codes[0]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
     assert!(r.session_cookie().is_none());
+}
+
+// ---------------------------------------------------------------- throttling
+
+/// A stolen password-only session cannot guess TOTP codes without end by starting one
+/// step-up after another: the account's failure counter spans them and throttles (429).
+async fn guessing_codes_through_step_ups_is_throttled(backend: Backend) {
+    let app = signed_in_app(backend).await;
+    let (secret, _) = enrol_totp(&app).await;
+    let good = totp_at(&secret, now_unix() + 30);
+    let wrong = if good == "111111" { "222222" } else { "111111" };
+    let mut statuses = Vec::new();
+    'outer: for _ in 0..4 {
+        let page = app.get("/login/mfa?level=multi_factor&return_to=%2Faccount").await;
+        assert_eq!(page.status, StatusCode::OK, "{page:?}");
+        let csrf = field_value(&page.body, "csrf_token").unwrap();
+        for _ in 0..5 {
+            let r = answer(&app, &csrf, "totp", wrong).await;
+            statuses.push(r.status);
+            if r.status == StatusCode::TOO_MANY_REQUESTS {
+                assert!(alert_text(&r.body).unwrap().contains("Too many"), "{r:?}");
+                break 'outer;
+            }
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+        }
+    }
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "guessing is throttled: {statuses:?}");
+    assert!(statuses.len() <= 11, "throttled after the account threshold (10): {statuses:?}");
+    // Even the right code is refused while throttled.
+    let page = app.get("/login/mfa?level=multi_factor&return_to=%2Faccount").await;
+    let csrf = field_value(&page.body, "csrf_token").unwrap();
+    let r = answer(&app, &csrf, "totp", &good).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+    let events = app.accounts.audit_events(&Default::default()).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "login_throttled" && e.detail["reason"] == "second_factor"));
 }
