@@ -283,7 +283,7 @@ pub async fn passwordless_finish(
 ) -> Result<Response, JsonError> {
     anonymous_ok(&state, &headers, &body.csrf_token)?;
     let (handle, credential) = body.parts()?;
-    let current = current_session(&state, &headers, &ctx).await.map_err(|_| JsonError::from(CoreError::Internal("session lookup".into())))?;
+    let current = current_session(&state, &headers, &ctx).await.map_err(|e| JsonError::from(CoreError::Internal(format!("session lookup: {e:?}"))))?;
     let started = state.accounts().finish_passkey_sign_in(&handle, credential, None, current.as_ref(), &ctx).await?;
     finished(&state, &ctx, &headers, &started, &body.return_to).await
 }
@@ -295,7 +295,7 @@ async fn finished(
     started: &tessera_core::accounts::StartedSession,
     return_to: &str,
 ) -> Result<Response, JsonError> {
-    let cookies = signed_in(state, ctx, headers, started).await.map_err(|_| JsonError::from(CoreError::Internal("sign-out of the old session".into())))?;
+    let cookies = signed_in(state, ctx, headers, started).await.map_err(|e| JsonError::from(CoreError::Internal(format!("sign-out of the old session: {e:?}"))))?;
     let mut res = axum::Json(json!({"redirect": safe_return_to(Some(return_to))})).into_response();
     for c in cookies {
         if let Ok(v) = http::HeaderValue::from_str(&c) {
