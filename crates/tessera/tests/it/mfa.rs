@@ -23,6 +23,7 @@ on_both_backends!(
     max_age_zero_asks_to_sign_in_again,
     second_factor_forms_and_endpoints_refuse_cross_site_requests,
     guessing_codes_through_step_ups_is_throttled,
+    regenerated_recovery_codes_replace_the_old_ones,
 );
 
 const MULTI_FACTOR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
@@ -497,4 +498,25 @@ async fn guessing_codes_through_step_ups_is_throttled(backend: Backend) {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
     let events = app.accounts.audit_events(&Default::default()).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "login_throttled" && e.detail["reason"] == "second_factor"));
+}
+
+async fn regenerated_recovery_codes_replace_the_old_ones(backend: Backend) {
+    let app = signed_in_app(backend).await;
+    let (_, old) = enrol_totp(&app).await;
+    let csrf = account_csrf(&app).await;
+    let page = post_form(&app, "/account/recovery-codes", &[("csrf_token", &csrf)]).await;
+    assert_eq!(page.status, StatusCode::OK, "{page:?}");
+    assert_eq!(page.headers.get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()), Some("no-store"));
+    assert!(page.body.contains("no longer work"), "the page says the old codes are void");
+    let new: Vec<String> = page.body.split("<li><code>").skip(1).filter_map(|s| s.split("</code>").next()).map(str::to_owned).collect();
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| !old.contains(c)), "all new");
+    let events = app.accounts.audit_events(&Default::default()).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "recovery_codes_generated").count(), 2);
+    sign_out(&app).await;
+    let csrf = password_then_mfa_page(&app).await;
+    let r = answer(&app, &csrf, "recovery", &old[3]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "an old code is void: {r:?}");
+    let r = answer(&app, &csrf, "recovery", &new[3]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "a new code works: {r:?}");
 }
