@@ -44,8 +44,13 @@ pub struct PendingView {
     pub factors: FactorSummary,
     /// The level to reach.
     pub required: AuthLevel,
+}
+
+impl PendingView {
     /// Whether a passkey is the only acceptable answer (phishing-resistant step-up).
-    pub passkey_only: bool,
+    pub fn passkey_only(&self) -> bool {
+        self.required == AuthLevel::PhishingResistant
+    }
 }
 
 /// A started WebAuthn ceremony: options for the browser and the handle that names its
@@ -128,8 +133,7 @@ impl Accounts {
     pub async fn pending_sign_in(&self, token: &SecretToken) -> Result<PendingView, CoreError> {
         let (pending, user) = self.live_pending(token).await?;
         let factors = self.store.find_factor_summary(user.id).await?;
-        let passkey_only = pending.required == AuthLevel::PhishingResistant;
-        Ok(PendingView { user, factors, required: pending.required, passkey_only })
+        Ok(PendingView { user, factors, required: pending.required })
     }
 
     async fn live_pending(&self, token: &SecretToken) -> Result<(PendingLogin, User), CoreError> {

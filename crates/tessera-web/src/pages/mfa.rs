@@ -63,8 +63,8 @@ fn mfa_page(
         totp: view.factors.totp,
         passkey: view.factors.passkeys > 0 && state.accounts().passkeys_enabled(),
         recovery: view.factors.recovery_codes > 0,
-        passkey_only: view.passkey_only,
-        has_factor: if view.passkey_only { view.factors.passkeys > 0 } else { view.factors.has_second_factor() },
+        passkey_only: view.passkey_only(),
+        has_factor: if view.passkey_only() { view.factors.passkeys > 0 } else { view.factors.has_second_factor() },
     };
     Ok(render(status, &page, &cookies))
 }
@@ -186,14 +186,7 @@ pub async fn submit(
 pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     match headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => true,
-        Some(origin) => {
-            let issuer = &state.config().issuer;
-            let issuer_origin = match issuer.split_once("://") {
-                Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
-                None => issuer.clone(),
-            };
-            origin == issuer_origin
-        }
+        Some(origin) => crate::oauth::cors::origin_of(&state.config().issuer) == Some(origin),
     }
 }
 
