@@ -523,7 +523,8 @@ impl Accounts {
         Ok(self.store.find_audit_events(query).await?)
     }
 
-    /// Deletes timed-out sessions; run periodically.
+    /// Deletes timed-out sessions, and lapsed pending sign-ins and WebAuthn ceremonies; run
+    /// periodically. Returns how many records went.
     pub async fn purge_expired_sessions(&self) -> Result<u64, CoreError> {
         let now = self.clock.now();
         let mfa = self.store.purge_expired_mfa(now).await?;

@@ -30,7 +30,7 @@ fn methods(amr: &str) -> Vec<String> {
 
 macro_rules! pending_columns {
     () => {
-        "user_id, amr, auth_time, required, upgrade_hash, failures, expires_at"
+        "user_id, amr, required, upgrade_hash, failures, expires_at"
     };
 }
 
@@ -38,7 +38,6 @@ macro_rules! pending_columns {
 struct PendingRow {
     user_id: String,
     amr: String,
-    auth_time: i64,
     required: String,
     upgrade_hash: Option<Vec<u8>>,
     failures: i64,
@@ -50,7 +49,6 @@ impl PendingRow {
         Ok(PendingLogin {
             user_id: UserId::from_uuid(id(&self.user_id)?),
             amr: methods(&self.amr),
-            auth_time: ts(self.auth_time)?,
             required: AuthLevel::parse(&self.required).ok_or_else(|| corrupt("auth level"))?,
             upgrade: self
                 .upgrade_hash
@@ -139,13 +137,12 @@ impl MfaStore for SqlStore {
     async fn create_pending_login(&self, hash: &TokenHash, p: &PendingLogin) -> Result<(), StoreError> {
         on_db!(self, write, |pool| {
             sqlx::query(
-                "INSERT INTO pending_logins (hash, user_id, amr, auth_time, required, upgrade_hash, failures, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO pending_logins (hash, user_id, amr, required, upgrade_hash, failures, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(hash.as_bytes().as_slice())
             .bind(p.user_id.to_string())
             .bind(p.amr.join(" "))
-            .bind(p.auth_time.unix_timestamp())
             .bind(p.required.as_str())
             .bind(p.upgrade.as_ref().map(|h| h.as_bytes().to_vec()))
             .bind(i64::from(p.failures))
@@ -206,7 +203,8 @@ impl MfaStore for SqlStore {
     ) -> Result<Option<Session>, StoreError> {
         let row: Option<SessionRow> = on_db!(self, write, |pool| {
             sqlx::query_as(concat!(
-                "UPDATE sessions SET id_hash = $2, amr = $3, auth_time = $4, last_seen_at = $4                  WHERE id_hash = $1 AND user_id = $5 AND expires_at > $4 RETURNING ",
+                "UPDATE sessions SET id_hash = $2, amr = $3, auth_time = $4, last_seen_at = $4 \
+                 WHERE id_hash = $1 AND user_id = $5 AND expires_at > $4 RETURNING ",
                 session_columns!()
             ))
             .bind(old.as_bytes().as_slice())
@@ -323,15 +321,16 @@ impl MfaStore for SqlStore {
     async fn delete_user_factors(&self, user_id: UserId) -> Result<u64, StoreError> {
         on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
+            // (statement, whether its rows are factors and count in the answer)
             let mut removed = 0;
-            for sql in [
-                "DELETE FROM totp_credentials WHERE user_id = $1",
-                "DELETE FROM passkeys WHERE user_id = $1",
-                "DELETE FROM recovery_codes WHERE user_id = $1",
-                "DELETE FROM pending_logins WHERE user_id = $1",
+            for (sql, factors) in [
+                ("DELETE FROM totp_credentials WHERE user_id = $1", true),
+                ("DELETE FROM passkeys WHERE user_id = $1", true),
+                ("DELETE FROM recovery_codes WHERE user_id = $1", false),
+                ("DELETE FROM pending_logins WHERE user_id = $1", false),
             ] {
                 let n = sqlx::query(sql).bind(user_id.to_string()).execute(&mut *tx).await.map_err(db)?.rows_affected();
-                if !sql.contains("pending_logins") && !sql.contains("recovery_codes") {
+                if factors {
                     removed += n;
                 }
             }

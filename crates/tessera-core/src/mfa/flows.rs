@@ -108,7 +108,6 @@ impl Accounts {
         let pending = PendingLogin {
             user_id: user.id,
             amr,
-            auth_time: now,
             required,
             upgrade,
             failures: 0,

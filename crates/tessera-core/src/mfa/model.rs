@@ -13,8 +13,6 @@ pub struct PendingLogin {
     pub user_id: UserId,
     /// Methods proved so far (RFC 8176 values).
     pub amr: Vec<String>,
-    /// When the first factor was proved (the `auth_time` of the session to be).
-    pub auth_time: OffsetDateTime,
     /// The level the sign-in must reach.
     pub required: AuthLevel,
     /// Hash of the session id to upgrade in place (re-authentication or step-up of the same

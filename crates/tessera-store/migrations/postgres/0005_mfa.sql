@@ -6,7 +6,6 @@ CREATE TABLE pending_logins (
     hash         BYTEA PRIMARY KEY,
     user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     amr          TEXT NOT NULL,
-    auth_time    BIGINT NOT NULL,
     required     TEXT NOT NULL,
     upgrade_hash BYTEA,
     failures     BIGINT NOT NULL DEFAULT 0,

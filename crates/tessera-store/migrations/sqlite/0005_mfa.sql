@@ -6,7 +6,6 @@ CREATE TABLE pending_logins (
     hash         BLOB PRIMARY KEY,
     user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     amr          TEXT NOT NULL,
-    auth_time    INTEGER NOT NULL,
     required     TEXT NOT NULL,
     upgrade_hash BLOB,
     failures     INTEGER NOT NULL DEFAULT 0,
