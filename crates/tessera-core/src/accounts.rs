@@ -159,6 +159,13 @@ impl Accounts {
         }
     }
 
+    /// Tells the observer about grants the store revoked (back-channel logout).
+    async fn revoked(&self, grants: &[crate::oauth::model::Grant]) {
+        if let (Some(o), false) = (&self.observer, grants.is_empty()) {
+            o.grants_revoked(grants).await;
+        }
+    }
+
     /// The session policy.
     pub fn session_policy(&self) -> &SessionPolicy {
         &self.policy
@@ -328,7 +335,9 @@ impl Accounts {
         };
         let now = self.clock.now();
         if !session.is_live(now, &self.policy) {
-            self.store.delete_session(&id_hash).await?;
+            if let Some(s) = self.store.delete_session(&id_hash).await? {
+                self.ended(SessionsEnded::One(s.user_id, s.handle)).await;
+            }
             return Err(CoreError::Unauthenticated);
         }
         let Some(user) = self.store.find_user_by_id(session.user_id).await? else {
@@ -456,21 +465,27 @@ impl Accounts {
         Ok(user)
     }
 
-    /// Disables a user (ending their sessions) or enables them again.
+    /// Disables a user (ending their sessions and revoking their grants, in one transaction
+    /// that also publishes the revocation) or enables them again.
     pub async fn set_disabled(&self, id: UserId, disabled: bool, ctx: &RequestContext) -> Result<(), CoreError> {
-        self.store.set_user_disabled(id, disabled, self.clock.now()).await.map_err(conflict)?;
+        let revoked = if disabled {
+            self.store.disable_user_revoking_grants(id, self.clock.now()).await.map_err(conflict)?
+        } else {
+            self.store.set_user_disabled(id, false, self.clock.now()).await.map_err(conflict)?;
+            Vec::new()
+        };
         let kind = if disabled { AuditKind::UserDisabled } else { AuditKind::UserEnabled };
         self.audit.record(kind, Some(id), ctx, json!({})).await;
-        if disabled {
-            self.ended(SessionsEnded::All(id)).await;
-        }
+        self.revoked(&revoked).await;
         Ok(())
     }
 
-    /// Deletes a user.
+    /// Deletes a user, revoking their grants and tokens (and publishing it) in the same
+    /// transaction.
     pub async fn delete_user(&self, id: UserId, ctx: &RequestContext) -> Result<(), CoreError> {
-        self.store.delete_user(id).await.map_err(conflict)?;
+        let revoked = self.store.delete_user_revoking_grants(id, self.clock.now()).await.map_err(conflict)?;
         self.audit.record(AuditKind::UserDeleted, Some(id), ctx, json!({})).await;
+        self.revoked(&revoked).await;
         Ok(())
     }
 
@@ -528,7 +543,9 @@ impl Accounts {
     pub async fn purge_expired_sessions(&self) -> Result<u64, CoreError> {
         let now = self.clock.now();
         let mfa = self.store.purge_expired_mfa(now).await?;
-        Ok(self.store.delete_expired_sessions(now, now - self.policy.idle_timeout).await? + mfa)
+        let (ended, revoked) = self.store.end_expired_sessions(now, now - self.policy.idle_timeout).await?;
+        self.revoked(&revoked).await;
+        Ok(ended + mfa)
     }
 }
 

@@ -61,7 +61,7 @@ pub struct AuditQuery {
 
 /// Persistent state. Every method is one atomic intent.
 #[async_trait]
-pub trait Store: MfaStore + Send + Sync + 'static {
+pub trait Store: MfaStore + crate::oauth::grant_policy::LifecycleStore + Send + Sync + 'static {
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -7,6 +7,7 @@
 mod backend;
 mod mfa;
 mod migrate;
+mod lifecycle;
 mod oauth;
 mod rows;
 mod store;

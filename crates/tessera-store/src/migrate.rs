@@ -43,6 +43,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_mfa.sql"),
         postgres: include_str!("../migrations/postgres/0005_mfa.sql"),
     },
+    Migration {
+        version: 7,
+        name: "admin_grants",
+        sqlite: include_str!("../migrations/sqlite/0007_admin_grants.sql"),
+        postgres: include_str!("../migrations/postgres/0007_admin_grants.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

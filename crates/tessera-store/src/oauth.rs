@@ -48,13 +48,15 @@ struct ClientRow {
     backchannel_logout_uri: Option<String>,
     id_token_alg: String,
     jwks: Option<String>,
+    admin_api: bool,
+    grant_lifetime: Option<i64>,
     created_at: i64,
 }
 
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, skip_consent, \
-         require_mfa, auth_method, backchannel_logout_uri, id_token_alg, jwks, created_at"
+         require_mfa, auth_method, backchannel_logout_uri, id_token_alg, jwks, admin_api, grant_lifetime, created_at"
     };
 }
 
@@ -77,6 +79,8 @@ impl ClientRow {
             backchannel_logout_uri: self.backchannel_logout_uri,
             id_token_alg: JwsAlg::parse(&self.id_token_alg).ok_or_else(|| corrupt("alg"))?,
             jwks: self.jwks.as_deref().map(serde_json::from_str).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            admin_api: self.admin_api,
+            grant_lifetime: self.grant_lifetime.map(u64::try_from).transpose().map_err(|_| corrupt("grant lifetime"))?,
             created_at: ts(self.created_at)?,
         })
     }
@@ -149,10 +153,11 @@ macro_rules! grant_columns {
         "id, user_id, client_id, scope, sid, auth_time, amr, acr, audience, created_at, revoked_at"
     };
 }
+pub(crate) use grant_columns;
 
 #[derive(FromRow)]
-struct GrantRow {
-    id: String,
+pub(crate) struct GrantRow {
+    pub(crate) id: String,
     user_id: String,
     client_id: String,
     scope: String,
@@ -166,7 +171,7 @@ struct GrantRow {
 }
 
 impl GrantRow {
-    fn into_grant(self) -> Result<Grant, StoreError> {
+    pub(crate) fn into_grant(self) -> Result<Grant, StoreError> {
         Ok(Grant {
             id: uuid(&self.id)?,
             user_id: UserId::from_uuid(uuid(&self.user_id)?),
@@ -370,9 +375,7 @@ impl OAuthStore for SqlStore {
         let jwks = c.jwks.as_ref().map(|j| j.to_string());
         on_db!(self, write, |pool| {
             sqlx::query(
-                "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-                 skip_consent, require_mfa, auth_method, backchannel_logout_uri, id_token_alg, jwks, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                concat!("INSERT INTO clients (", client_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
             )
             .bind(c.id.as_str())
             .bind(&c.name)
@@ -387,6 +390,8 @@ impl OAuthStore for SqlStore {
             .bind(c.backchannel_logout_uri.as_deref())
             .bind(c.id_token_alg.as_str())
             .bind(jwks)
+            .bind(c.admin_api)
+            .bind(c.grant_lifetime.and_then(|s| i64::try_from(s).ok()))
             .bind(c.created_at.unix_timestamp())
             .execute(pool)
             .await

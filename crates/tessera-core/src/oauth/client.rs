@@ -2,6 +2,7 @@
 
 use crate::CoreError;
 use crate::jose::{JwsAlg, VerifyingKey};
+use crate::oauth::client_uri::{UriUse, check_client_uri};
 use crate::oauth::scope::{STANDARD_SCOPES, Scopes};
 use crate::secret::TokenHash;
 use serde::{Deserialize, Serialize};
@@ -135,6 +136,12 @@ pub struct Client {
     pub id_token_alg: JwsAlg,
     /// Its public keys (for `private_key_jwt`).
     pub jwks: Option<serde_json::Value>,
+    /// May ask for admin API tokens (scope [`ADMIN_SCOPE`](crate::oauth::admin_access::ADMIN_SCOPE), the admin API audience).
+    #[serde(default)]
+    pub admin_api: bool,
+    /// Absolute lifetime of its grants in seconds (`None`: the server's default).
+    #[serde(default)]
+    pub grant_lifetime: Option<u64>,
     /// When it was registered.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -203,6 +210,9 @@ fn split_loopback(uri: &str) -> Option<(&str, &str)> {
     Some((host, after))
 }
 
+/// The longest grant lifetime a client may be given (ten years).
+pub const MAX_GRANT_LIFETIME_SECS: u64 = 10 * 366 * 86_400;
+
 /// What a new client looks like (validated by [`ClientRegistration::validate`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,6 +248,11 @@ pub struct ClientRegistration {
     pub id_token_signed_response_alg: Option<String>,
     /// Public keys for private_key_jwt.
     pub jwks: Option<serde_json::Value>,
+    /// May ask for admin API tokens (authorization code only; adds [`ADMIN_SCOPE`](crate::oauth::admin_access::ADMIN_SCOPE)).
+    #[serde(default)]
+    pub admin_api: bool,
+    /// Absolute lifetime of its grants in seconds (default: the server's setting).
+    pub grant_lifetime: Option<u64>,
 }
 
 /// A validated registration.
@@ -247,24 +262,6 @@ pub struct NewClient {
     pub client: Client,
     /// The client secret, shown once.
     pub secret: Option<String>,
-}
-
-fn check_uri(uri: &str, what: &str) -> Result<(), CoreError> {
-    let bad = || CoreError::Invalid(format!("{what} {uri:?} must be an absolute URI without a fragment"));
-    let (scheme, rest) = uri.split_once(':').ok_or_else(bad)?;
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) || rest.is_empty() {
-        return Err(bad());
-    }
-    if uri.contains('#') || uri.len() > 2000 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad());
-    }
-    if scheme.eq_ignore_ascii_case("javascript") || scheme.eq_ignore_ascii_case("data") || scheme.eq_ignore_ascii_case("vbscript") {
-        return Err(bad());
-    }
-    if (scheme == "http" || scheme == "https") && !rest.starts_with("//") {
-        return Err(bad());
-    }
-    Ok(())
 }
 
 impl ClientRegistration {
@@ -307,22 +304,23 @@ impl ClientRegistration {
             return Err(CoreError::Invalid("the authorization_code grant needs at least one redirect URI".into()));
         }
         for u in &self.redirect_uris {
-            check_uri(u, "redirect URI")?;
+            check_client_uri(u, UriUse::Redirect)?;
         }
         for u in &self.post_logout_redirect_uris {
-            check_uri(u, "post-logout redirect URI")?;
+            check_client_uri(u, UriUse::PostLogoutRedirect)?;
         }
         if let Some(u) = &self.backchannel_logout_uri {
-            check_uri(u, "back-channel logout URI")?;
-            if !(u.starts_with("https://") || u.starts_with("http://")) {
-                return Err(CoreError::Invalid("the back-channel logout URI must be http(s)".into()));
-            }
+            check_client_uri(u, UriUse::BackchannelLogout)?;
         }
-        let scopes = if self.scopes.is_empty() {
+        let mut scopes: Vec<String> = if self.scopes.is_empty() {
             STANDARD_SCOPES.iter().map(|s| (*s).to_owned()).collect()
         } else {
             Scopes::parse(&self.scopes.join(" ")).map_err(CoreError::Invalid)?.iter().map(str::to_owned).collect()
         };
+        crate::oauth::admin_access::check_registration(self.admin_api, &grant_types, &mut scopes)?;
+        if self.grant_lifetime.is_some_and(|s| s == 0 || s > MAX_GRANT_LIFETIME_SECS) {
+            return Err(CoreError::Invalid("grant_lifetime must be between 1 second and 10 years".into()));
+        }
         let id_token_alg = match self.id_token_signed_response_alg.as_deref() {
             Some(a) => JwsAlg::parse(a).ok_or_else(|| CoreError::Invalid(format!("unsupported ID token algorithm {a}")))?,
             None => JwsAlg::EdDSA,
@@ -357,6 +355,8 @@ impl ClientRegistration {
                 backchannel_logout_uri: self.backchannel_logout_uri,
                 id_token_alg,
                 jwks: self.jwks,
+                admin_api: self.admin_api,
+                grant_lifetime: self.grant_lifetime,
                 created_at: now,
             },
             secret,

@@ -2,8 +2,11 @@
 //! endpoint's grants, token minting, introspection, revocation, logout. No HTTP here: the
 //! web crate turns requests into these types and [`OAuthError`]s into RFC responses.
 
+pub mod admin_access;
 pub mod client;
+pub mod client_uri;
 pub mod error;
+pub mod grant_policy;
 pub mod keys;
 pub mod model;
 pub mod provider;

@@ -8,7 +8,9 @@ use crate::ids::{SessionHandle, UserId};
 use crate::jose::{self, JwsAlg, JwsError};
 use crate::mfa::level::{ACR_VALUES_SUPPORTED, AuthLevel, acr_claim, requested_level};
 use crate::oauth::OAuthError;
+use crate::oauth::admin_access::{check_admin_user, request_audience};
 use crate::oauth::client::{AuthMethod, Client, ClientId, ClientRegistration, GrantType};
+use crate::oauth::grant_policy::GrantPolicy;
 use crate::oauth::keys::KeyRing;
 use crate::oauth::model::{
     AuthorizationCode, CodeConsumption, Grant, IssuedAccessToken, LogoutDelivery, NewRefreshToken, NewSecurityEvent,
@@ -41,6 +43,8 @@ pub struct ProviderConfig {
     pub code_ttl: Duration,
     /// API resources (RFC 8707 `resource` values) tokens may be issued for.
     pub resources: Vec<String>,
+    /// Absolute grant lifetime and the session timeouts grants end with.
+    pub grants: GrantPolicy,
 }
 
 impl ProviderConfig {
@@ -53,6 +57,7 @@ impl ProviderConfig {
             refresh_token_ttl: Duration::days(30),
             code_ttl: Duration::seconds(60),
             resources: Vec::new(),
+            grants: GrantPolicy::default(),
         }
     }
     /// `<issuer><path>`.
@@ -329,6 +334,8 @@ pub enum SessionsEnded {
 pub trait SessionObserver: Send + Sync + 'static {
     /// Sessions ended.
     async fn sessions_ended(&self, ended: SessionsEnded);
+    /// These grants were revoked (with their security events) by the store already.
+    async fn grants_revoked(&self, grants: &[Grant]);
 }
 
 /// The provider.
@@ -448,6 +455,11 @@ impl Provider {
         &self.inner.config
     }
 
+    /// The account store (users, sessions).
+    pub(crate) fn users(&self) -> &Arc<dyn Store> {
+        &self.inner.users
+    }
+
     /// The key ring.
     pub fn keys(&self) -> &Arc<KeyRing> {
         &self.inner.keys
@@ -492,7 +504,7 @@ impl Provider {
     /// Deletes a client.
     pub async fn delete_client(&self, id: &str) -> Result<(), crate::CoreError> {
         self.inner.clients.forget(id);
-        let deleted = self.inner.store.delete_client(&ClientId::new(id)).await.map_err(|e| match e {
+        let deleted = self.inner.users.delete_client_revoking_grants(&ClientId::new(id), self.now()).await.map(drop).map_err(|e| match e {
             crate::store::StoreError::NotFound => crate::CoreError::NotFound,
             other => other.into(),
         });
@@ -614,7 +626,7 @@ impl Provider {
         if p.nonce.as_ref().is_some_and(|n| n.len() > 512) {
             return Err(fail(OAuthError::request("nonce is too long")));
         }
-        let audience = self.resolve_audience(&p.resource).map_err(fail)?;
+        let audience = request_audience(&self.inner.config, &client, &scope, &p.resource).unwrap_or_else(|| self.resolve_audience(&p.resource)).map_err(fail)?;
         let hint_subject = match p.id_token_hint.as_deref() {
             Some(h) => Some(self.verify_id_token_hint(h, Some(client.id.as_str())).ok_or_else(|| fail(OAuthError::request("id_token_hint is not a valid ID token from this server")))?),
             None => None,
@@ -742,6 +754,7 @@ impl Provider {
     }
 
     async fn issue_code(&self, req: &AuthorizationRequest, who: &Authenticated) -> Result<AuthorizationResponse, OAuthError> {
+        check_admin_user(&req.scope.to_string(), &who.user)?;
         let now = self.now();
         let code = SecretToken::generate()?;
         let record = AuthorizationCode {
@@ -901,6 +914,7 @@ impl Provider {
             return Err(OAuthError::grant("code_verifier does not match the code_challenge"));
         }
         let user = self.active_user(record.user_id).await?;
+        check_admin_user(&record.scope, &user)?;
         let grant = Grant {
             id: uuid::Uuid::now_v7(),
             user_id: record.user_id,
@@ -947,7 +961,7 @@ impl Provider {
             grant_id: grant.id,
             client_id: client.id.clone(),
             created_at: now,
-            expires_at: now + self.inner.config.refresh_token_ttl,
+            expires_at: self.refresh_expiry(client, grant, now),
         };
         Ok(Some((token.expose().to_owned(), rec)))
     }
@@ -963,10 +977,11 @@ impl Provider {
         let token = p.refresh_token.as_deref().filter(|t| !t.is_empty() && t.len() <= 512).ok_or_else(|| OAuthError::request("refresh_token is required"))?;
         let now = self.now();
         let old = TokenHash::of(token.as_bytes());
-        let grant = match self.inner.store.find_refresh_token(&old).await? {
-            Some(info) => info.grant,
-            None => return Err(OAuthError::grant("the refresh token is invalid")),
+        let Some(info) = self.inner.store.find_refresh_token(&old).await? else {
+            return Err(OAuthError::grant("the refresh token is invalid"));
         };
+        let expires_at = self.check_refreshable(client, &info, now).await?;
+        let grant = info.grant;
         // The new refresh token and the access-token record are made before rotation so
         // that the store writes them in the same transaction.
         let new_token = SecretToken::generate()?;
@@ -975,7 +990,7 @@ impl Provider {
             grant_id: grant.id,
             client_id: client.id.clone(),
             created_at: now,
-            expires_at: now + self.inner.config.refresh_token_ttl,
+            expires_at,
         };
         let jti = random_id()?;
         let access_record = IssuedAccessToken { jti: jti.clone(), grant_id: grant.id, expires_at: now + self.inner.config.access_token_ttl };
@@ -998,7 +1013,7 @@ impl Provider {
             }
             RefreshRotation::Invalid => return Err(OAuthError::grant("the refresh token is invalid")),
         };
-        let user = match self.active_user(grant.user_id).await {
+        let user = match self.active_user(grant.user_id).await.and_then(|u| check_admin_user(&grant.scope, &u).map(|()| u)) {
             Ok(u) => u,
             Err(e) => {
                 self.inner.store.revoke_grant(grant.id, now).await?;
@@ -1146,7 +1161,7 @@ impl Provider {
         let (Some(sub), Some(client_id), Some(jti)) = (s("sub"), s("client_id"), s("jti")) else {
             return Err(invalid("the access token lacks required claims"));
         };
-        if self.inner.store.access_token_revoked(&jti).await? {
+        if self.inner.store.access_token_revoked(&jti).await? || self.client(&client_id).await?.is_none() {
             return Err(invalid("the access token has been revoked"));
         }
         let scope = Scopes::parse(&s("scope").unwrap_or_default()).unwrap_or_default();
@@ -1372,6 +1387,11 @@ impl Provider {
 
 #[async_trait::async_trait]
 impl SessionObserver for Provider {
+    async fn grants_revoked(&self, grants: &[Grant]) {
+        if let Err(e) = self.notify_backchannel(grants).await {
+            tracing::error!(error = %e, "back-channel logout could not be queued");
+        }
+    }
     async fn sessions_ended(&self, ended: SessionsEnded) {
         let now = self.now();
         let (revoked, event) = match ended {

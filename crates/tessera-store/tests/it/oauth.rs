@@ -55,6 +55,8 @@ fn client(name: &str) -> Client {
         backchannel_logout_uri: None,
         id_token_alg: JwsAlg::EdDSA,
         jwks: None,
+        admin_api: false,
+        grant_lifetime: None,
         created_at: now(),
     }
 }

@@ -1,0 +1,191 @@
+//! `LifecycleStore` for [`SqlStore`]: disabling and deleting users, deleting clients and
+//! ending timed-out sessions, each in one transaction together with the revocation of the
+//! grants they end and the security events that publish it. Like every transaction that
+//! revokes grants, each takes the event-log lock first (PostgreSQL; SQLite has one writer).
+
+use crate::backend::{WritePool, db, on_db};
+use crate::oauth::{GrantRow, grant_columns};
+use crate::rows::{SessionRow, session_columns};
+use crate::store::SqlStore;
+use async_trait::async_trait;
+use tessera_core::ids::{SessionHandle, UserId};
+use tessera_core::oauth::client::ClientId;
+use tessera_core::oauth::grant_policy::LifecycleStore;
+use tessera_core::oauth::model::Grant;
+use tessera_core::session::Session;
+use tessera_core::store::StoreError;
+use time::OffsetDateTime;
+
+/// A `token-revoked` event for every live access token of grant $1 at time $2.
+const GRANT_TOKEN_EVENTS: &str = "INSERT INTO security_events (at, kind, subject, session) \
+     SELECT $2, 'token-revoked', jti, NULL FROM access_tokens WHERE grant_id = $1 AND expires_at > $2";
+const DELETE_GRANT_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE grant_id = $1";
+const SESSION_REVOKED_EVENT: &str = "INSERT INTO security_events (at, kind, subject, session) VALUES ($1, 'session-revoked', $2, $3)";
+
+/// Takes the event-log lock in `$tx` (PostgreSQL; a no-op on SQLite).
+macro_rules! lock_events {
+    ($pool:expr, $tx:expr) => {{
+        if let Some(lock) = $pool.event_log_lock() {
+            sqlx::query(lock).execute(&mut *$tx).await.map_err(db)?;
+        }
+    }};
+}
+
+/// Revokes the live grants `$sql` selects (`$1` = `$key`, `$2` = now) in `$tx`: each grant's
+/// live access tokens get a `token-revoked` event and its refresh tokens are deleted.
+macro_rules! revoke_grants {
+    ($tx:expr, $sql:expr, $key:expr, $t:expr) => {{
+        let rows: Vec<GrantRow> = sqlx::query_as($sql).bind($key).bind($t).fetch_all(&mut *$tx).await.map_err(db)?;
+        for r in &rows {
+            sqlx::query(GRANT_TOKEN_EVENTS).bind(&r.id).bind($t).execute(&mut *$tx).await.map_err(db)?;
+            sqlx::query(DELETE_GRANT_REFRESH_TOKENS).bind(&r.id).execute(&mut *$tx).await.map_err(db)?;
+        }
+        rows
+    }};
+}
+
+/// Records every unexpired access token of the grants `$filter` names (`g.user_id = $1` or
+/// `g.client_id = $1`) as revoked, so they stay refused once the grants' rows are deleted.
+macro_rules! revoke_access_tokens {
+    ($tx:expr, $filter:expr, $key:expr, $t:expr) => {{
+        sqlx::query(concat!(
+            "INSERT INTO token_revocations (jti, expires_at) SELECT a.jti, a.expires_at FROM access_tokens a \
+             JOIN grants g ON g.id = a.grant_id WHERE ",
+            $filter,
+            " AND a.expires_at > $2 ON CONFLICT (jti) DO NOTHING"
+        ))
+        .bind($key)
+        .bind($t)
+        .execute(&mut *$tx)
+        .await
+        .map_err(db)?;
+    }};
+}
+
+fn grants(rows: Vec<GrantRow>) -> Result<Vec<Grant>, StoreError> {
+    rows.into_iter().map(GrantRow::into_grant).collect()
+}
+
+#[async_trait]
+impl LifecycleStore for SqlStore {
+    async fn find_session_by_handle(&self, handle: SessionHandle) -> Result<Option<Session>, StoreError> {
+        let row: Option<SessionRow> = on_db!(self, read, |pool| {
+            sqlx::query_as(concat!("SELECT ", session_columns!(), " FROM sessions WHERE handle = $1"))
+                .bind(handle.to_string())
+                .fetch_optional(pool)
+                .await
+                .map_err(db)
+        })?;
+        row.map(SessionRow::into_session).transpose()
+    }
+
+    async fn disable_user_revoking_grants(&self, id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
+        let (t, user) = (now.unix_timestamp(), id.to_string());
+        let rows = on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            lock_events!(pool, tx);
+            let n = sqlx::query("UPDATE users SET disabled = TRUE, updated_at = $2 WHERE id = $1")
+                .bind(&user)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(&user).execute(&mut *tx).await.map_err(db)?;
+            let rows = revoke_grants!(
+                tx,
+                concat!("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING ", grant_columns!()),
+                &user,
+                t
+            );
+            sqlx::query(SESSION_REVOKED_EVENT).bind(t).bind(&user).bind(None::<String>).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok::<_, StoreError>(rows)
+        })?;
+        grants(rows)
+    }
+
+    async fn delete_user_revoking_grants(&self, id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
+        let (t, user) = (now.unix_timestamp(), id.to_string());
+        let rows = on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            lock_events!(pool, tx);
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT id FROM users WHERE id = $1").bind(&user).fetch_optional(&mut *tx).await.map_err(db)?;
+            if found.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let rows = revoke_grants!(
+                tx,
+                concat!("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING ", grant_columns!()),
+                &user,
+                t
+            );
+            revoke_access_tokens!(tx, "g.user_id = $1", &user, t);
+            sqlx::query(SESSION_REVOKED_EVENT).bind(t).bind(&user).bind(None::<String>).execute(&mut *tx).await.map_err(db)?;
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(&user).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok::<_, StoreError>(rows)
+        })?;
+        grants(rows)
+    }
+
+    async fn delete_client_revoking_grants(&self, id: &ClientId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
+        let t = now.unix_timestamp();
+        let rows = on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            lock_events!(pool, tx);
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT id FROM clients WHERE id = $1").bind(id.as_str()).fetch_optional(&mut *tx).await.map_err(db)?;
+            if found.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let rows = revoke_grants!(
+                tx,
+                concat!("UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL RETURNING ", grant_columns!()),
+                id.as_str(),
+                t
+            );
+            revoke_access_tokens!(tx, "g.client_id = $1", id.as_str(), t);
+            sqlx::query("DELETE FROM clients WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok::<_, StoreError>(rows)
+        })?;
+        grants(rows)
+    }
+
+    async fn end_expired_sessions(&self, now: OffsetDateTime, idle_cutoff: OffsetDateTime) -> Result<(u64, Vec<Grant>), StoreError> {
+        let t = now.unix_timestamp();
+        let (ended, rows) = on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            lock_events!(pool, tx);
+            let ended: Vec<(String, String)> = sqlx::query_as("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2 RETURNING handle, user_id")
+                .bind(t)
+                .bind(idle_cutoff.unix_timestamp())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+            let mut all = Vec::new();
+            for (handle, user) in &ended {
+                let rows = revoke_grants!(
+                    tx,
+                    concat!(
+                        "UPDATE grants SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL \
+                         AND (' ' || scope || ' ') NOT LIKE '% offline_access %' RETURNING ",
+                        grant_columns!()
+                    ),
+                    handle,
+                    t
+                );
+                all.extend(rows);
+                sqlx::query(SESSION_REVOKED_EVENT).bind(t).bind(user.as_str()).bind(Some(handle.as_str())).execute(&mut *tx).await.map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok::<_, StoreError>((u64::try_from(ended.len()).unwrap_or(u64::MAX), all))
+        })?;
+        Ok((ended, grants(rows)?))
+    }
+}
