@@ -1,12 +1,14 @@
 //! The admin REST API (`/admin/v1/…`): users, sessions, clients, keys and the audit log, as
 //! JSON. Callers present `Authorization: Bearer` with either the configured admin API key or
-//! an access token issued here whose user holds the `admin` role (checked live, so removing
-//! the role takes effect at once). The OpenAPI document is served at `/admin/v1/openapi.json`.
+//! an access token minted for the admin API (see `tessera_core::oauth::admin_access`),
+//! checked before anything of the request is parsed. The OpenAPI document is served at `/admin/v1/openapi.json`.
 
 use crate::AppState;
 use crate::context::Client;
 use crate::oauth::resource::bearer;
-use axum::Json;
+use axum::routing::{get, post};
+use axum::middleware::Next;
+use axum::{Json, Router};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +19,7 @@ use serde_json::{Value, json};
 use tessera_core::CoreError;
 use tessera_core::accounts::CreateUser;
 use tessera_core::ids::UserId;
+use tessera_core::oauth::admin_access::ADMIN_SCOPE;
 use tessera_core::oauth::client::ClientRegistration;
 use tessera_core::secret::{Password, TokenHash, constant_time_eq};
 use tessera_core::store::AuditQuery;
@@ -37,7 +40,7 @@ impl IntoResponse for ApiError {
         let mut res = (self.0, Json(json!({"error": self.1, "message": message}))).into_response();
         res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.0 == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tessera-admin\""));
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tessera-admin\", scope=\"tessera:admin\""));
         }
         res
     }
@@ -74,21 +77,64 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Checks the caller is an administrator.
-async fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let unauthenticated = || ApiError(StatusCode::UNAUTHORIZED, "unauthenticated", "present an admin API key or an administrator's access token".into());
+/// The admin API's routes, every one behind [`require_admin`] (a route layer, so
+/// authentication runs before any extractor reads the path, the query or the body), and
+/// the public OpenAPI document.
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/users", get(list_users).post(create_user))
+        .route("/admin/v1/users/{id}", get(get_user).patch(patch_user).delete(delete_user))
+        .route("/admin/v1/users/{id}/sessions", get(list_user_sessions).delete(end_user_sessions))
+        .route("/admin/v1/users/{id}/factors", get(user_factors).delete(reset_user_factors))
+        .route("/admin/v1/clients", get(list_clients).post(create_client))
+        .route("/admin/v1/clients/{id}", get(get_client).delete(delete_client))
+        .route("/admin/v1/keys/rotate", post(rotate_keys))
+        .route("/admin/v1/audit", get(audit))
+        .route_layer(axum::middleware::from_fn_with_state(state, require_admin))
+        .route("/admin/v1/openapi.json", get(openapi))
+        .route("/.well-known/oauth-protected-resource/admin/v1", get(resource_metadata))
+}
+
+/// `GET /.well-known/oauth-protected-resource/admin/v1`: the admin API as a protected
+/// resource (RFC 9728): its resource identifier (the audience of its tokens) and scope.
+pub async fn resource_metadata(State(state): State<AppState>) -> Json<Value> {
+    let c = state.provider().config();
+    Json(json!({
+        "resource": tessera_core::oauth::admin_access::admin_audience(c),
+        "authorization_servers": [c.issuer],
+        "scopes_supported": [ADMIN_SCOPE],
+        "bearer_methods_supported": ["header"],
+    }))
+}
+
+/// Lets the request through only for the admin API key or an admin API token of a current
+/// administrator whose session lives ([`Provider::verify_admin_token`]).
+///
+/// [`Provider::verify_admin_token`]: tessera_core::oauth::provider::Provider::verify_admin_token
+pub async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match check_admin(&state, req.headers()).await {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let unauthenticated = || ApiError(StatusCode::UNAUTHORIZED, "unauthenticated", "present an admin API key or an admin API access token".into());
     let token = bearer(headers).ok_or_else(unauthenticated)?;
     if let Some(key_hash) = &state.config().admin_api_key_hash
         && constant_time_eq(TokenHash::of(token.as_bytes()).as_bytes(), key_hash.as_bytes()) {
             return Ok(());
         }
-    let at = state.provider().verify_access_token(token).await.map_err(|_| unauthenticated())?;
-    let id: UserId = at.sub.parse().map_err(|_| ApiError(StatusCode::FORBIDDEN, "forbidden", "the token is not a user's".into()))?;
-    let user = state.accounts().find_user(id).await.map_err(|_| ApiError(StatusCode::FORBIDDEN, "forbidden", "not an administrator".into()))?;
-    if user.disabled || !user.has_role(tessera_core::user::ROLE_ADMIN) {
-        return Err(ApiError(StatusCode::FORBIDDEN, "forbidden", "not an administrator".into()));
+    match state.provider().verify_admin_token(token).await {
+        Ok(_) => Ok(()),
+        Err(CoreError::Unauthenticated) => Err(unauthenticated()),
+        Err(CoreError::Forbidden) => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("the admin API takes only tokens issued for it (scope {ADMIN_SCOPE}) to a current administrator"),
+        )),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 fn user_json(u: &User) -> Value {
@@ -117,8 +163,7 @@ pub struct ListQuery {
 }
 
 /// `GET /admin/v1/users`.
-pub async fn list_users(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn list_users(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
     let after = q.after.as_deref().map(parse_id).transpose()?;
     let users = state.accounts().list_users(after, q.limit.unwrap_or(100)).await?;
     Ok(Json(json!({"users": users.iter().map(user_json).collect::<Vec<_>>()})))
@@ -140,11 +185,9 @@ pub struct NewUserBody {
 /// `POST /admin/v1/users`.
 pub async fn create_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(ctx): Client,
     ApiJson(b): ApiJson<NewUserBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_admin(&state, &headers).await?;
     let input = CreateUser { username: b.username, email: b.email, display_name: b.name, password: b.password.map(Password::new), roles: b.roles };
     let user = match b.password_hash {
         Some(h) if input.password.is_none() => state.accounts().import_user(input, &h, &ctx).await?,
@@ -155,8 +198,7 @@ pub async fn create_user(
 }
 
 /// `GET /admin/v1/users/{id}`.
-pub async fn get_user(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(user_json(&state.accounts().find_user(parse_id(&id)?).await?)))
 }
 
@@ -182,12 +224,10 @@ mod double_option {
 /// `PATCH /admin/v1/users/{id}`.
 pub async fn patch_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(ctx): Client,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PatchUserBody>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let id = parse_id(&id)?;
     let update = UserUpdate {
         username: b.username.as_deref().map(Username::parse).transpose()?,
@@ -213,15 +253,13 @@ pub async fn patch_user(
 }
 
 /// `DELETE /admin/v1/users/{id}`.
-pub async fn delete_user(State(state): State<AppState>, headers: HeaderMap, Client(ctx): Client, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn delete_user(State(state): State<AppState>, Client(ctx): Client, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     state.accounts().delete_user(parse_id(&id)?, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /admin/v1/users/{id}/sessions`: ends every session of the user.
-pub async fn end_user_sessions(State(state): State<AppState>, headers: HeaderMap, Client(ctx): Client, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn end_user_sessions(State(state): State<AppState>, Client(ctx): Client, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     state.accounts().find_user(id).await?;
     let n = state.accounts().end_all_sessions(id, &ctx).await?;
@@ -229,8 +267,7 @@ pub async fn end_user_sessions(State(state): State<AppState>, headers: HeaderMap
 }
 
 /// `DELETE /admin/v1/users/{id}/factors`: removes every second factor of the user.
-pub async fn reset_user_factors(State(state): State<AppState>, headers: HeaderMap, Client(ctx): Client, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn reset_user_factors(State(state): State<AppState>, Client(ctx): Client, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     state.accounts().find_user(id).await?;
     let n = state.accounts().reset_second_factors(id, &ctx).await?;
@@ -238,8 +275,7 @@ pub async fn reset_user_factors(State(state): State<AppState>, headers: HeaderMa
 }
 
 /// `GET /admin/v1/users/{id}/factors`: which second factors the user has.
-pub async fn user_factors(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn user_factors(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     state.accounts().find_user(id).await?;
     let f = state.accounts().factor_summary(id).await?;
@@ -257,21 +293,18 @@ pub async fn user_factors(State(state): State<AppState>, headers: HeaderMap, Pat
 }
 
 /// `GET /admin/v1/users/{id}/sessions`.
-pub async fn list_user_sessions(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn list_user_sessions(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let sessions = state.accounts().list_sessions(parse_id(&id)?).await?;
     Ok(Json(json!({"sessions": sessions})))
 }
 
 /// `GET /admin/v1/clients`.
-pub async fn list_clients(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn list_clients(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"clients": state.provider().list_clients().await?})))
 }
 
 /// `POST /admin/v1/clients`: body as [`ClientRegistration`].
-pub async fn create_client(State(state): State<AppState>, headers: HeaderMap, ApiJson(reg): ApiJson<ClientRegistration>) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn create_client(State(state): State<AppState>, ApiJson(reg): ApiJson<ClientRegistration>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (client, secret) = state.provider().register_client(reg).await?;
     let mut body = json!({"client_id": client.id, "client": client});
     if let (Some(s), Value::Object(m)) = (secret, &mut body) {
@@ -281,22 +314,19 @@ pub async fn create_client(State(state): State<AppState>, headers: HeaderMap, Ap
 }
 
 /// `GET /admin/v1/clients/{id}`.
-pub async fn get_client(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn get_client(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let c = state.provider().find_client(&id).await?.ok_or(ApiError(StatusCode::NOT_FOUND, "not_found", "no such client".into()))?;
     Ok(Json(json!(c)))
 }
 
 /// `DELETE /admin/v1/clients/{id}`.
-pub async fn delete_client(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn delete_client(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     state.provider().delete_client(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /admin/v1/keys/rotate`.
-pub async fn rotate_keys(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn rotate_keys(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.provider().rotate_keys().await?;
     let keys = state.provider().keys().list().await?;
     Ok(Json(json!({"keys": keys.iter().map(|k| json!({"kid": k.kid, "alg": k.alg.as_str(), "state": k.state.as_str()})).collect::<Vec<_>>()})))
@@ -313,8 +343,7 @@ pub struct AuditParams {
 }
 
 /// `GET /admin/v1/audit`.
-pub async fn audit(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<AuditParams>) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn audit(State(state): State<AppState>, Query(q): Query<AuditParams>) -> Result<Json<Value>, ApiError> {
     let t = |s: &Option<String>| {
         s.as_deref()
             .map(|v| OffsetDateTime::parse(v, &Rfc3339).map_err(|_| ApiError(StatusCode::BAD_REQUEST, "invalid", format!("{v:?} is not an RFC 3339 time"))))

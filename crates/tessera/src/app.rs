@@ -72,6 +72,8 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
     pc.id_token_ttl = time::Duration::try_from(config.id_token_ttl)?;
     pc.refresh_token_ttl = time::Duration::try_from(config.refresh_token_ttl)?;
     pc.resources = config.resources.clone();
+    pc.grants.max_lifetime = time::Duration::try_from(config.grant_max_lifetime)?;
+    pc.grants.sessions = session_policy(config)?;
     let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc);
     let mut accounts = accounts(config, store.clone(), clock, issuer, &master_key)?.with_observer(Arc::new(provider.clone()));
     if let Some(policy) = config.throttle {
@@ -100,14 +102,19 @@ pub fn mfa_settings(config: &Config, issuer: &str, master_key: &[u8; 32]) -> any
     })
 }
 
-/// Builds the account flows from the configuration.
-pub fn accounts(config: &Config, store: Arc<SqlStore>, clock: SharedClock, issuer: &str, master_key: &[u8; 32]) -> anyhow::Result<Accounts> {
-    let hasher = PasswordHasher::new(config.argon, cores())?;
-    let policy = SessionPolicy {
+/// The session timeouts from the configuration.
+pub fn session_policy(config: &Config) -> anyhow::Result<SessionPolicy> {
+    Ok(SessionPolicy {
         idle_timeout: time::Duration::try_from(config.idle_timeout)?,
         absolute_timeout: time::Duration::try_from(config.absolute_timeout)?,
         ..SessionPolicy::default()
-    };
+    })
+}
+
+/// Builds the account flows from the configuration.
+pub fn accounts(config: &Config, store: Arc<SqlStore>, clock: SharedClock, issuer: &str, master_key: &[u8; 32]) -> anyhow::Result<Accounts> {
+    let hasher = PasswordHasher::new(config.argon, cores())?;
+    let policy = session_policy(config)?;
     let rules = PasswordRules { min_chars_single_factor: config.min_password, ..PasswordRules::default() };
     // Load the blocklist now rather than on the first sign-up.
     drop(tokio::task::spawn_blocking(|| tessera_core::password_policy::blocklist().len()));
@@ -134,7 +141,11 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Opens the store, builds everything and binds the listen address (port 0 picks one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let clock: SharedClock = Arc::new(SystemClock);
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`Application::build`], with every "now" read from `clock` (tests move time).
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;

@@ -110,6 +110,12 @@ pub struct ClientArgs {
     /// Public keys for private_key_jwt, as a JWKS JSON document.
     #[arg(long)]
     pub jwks: Option<String>,
+    /// May ask for admin API tokens (scope tessera:admin, audience <issuer>/admin/v1).
+    #[arg(long)]
+    pub admin_api: bool,
+    /// Absolute lifetime of this client's grants, e.g. 30d (default: [oauth] grant_max_lifetime).
+    #[arg(long, value_parser = crate::config::parse_duration)]
+    pub grant_lifetime: Option<std::time::Duration>,
 }
 
 /// `tessera keys …`.
@@ -360,6 +366,8 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Valu
                 token_endpoint_auth_method: a.token_endpoint_auth_method,
                 id_token_signed_response_alg: a.id_token_signed_response_alg,
                 jwks,
+                admin_api: a.admin_api,
+                grant_lifetime: a.grant_lifetime.map(|d| d.as_secs()),
             };
             let (client, secret) = provider.register_client(reg).await?;
             match secret {

@@ -89,6 +89,9 @@ pub struct OAuthSettings {
     pub id_token_ttl: Option<DurationSetting>,
     /// Refresh token lifetime (default 30d).
     pub refresh_token_ttl: Option<DurationSetting>,
+    /// Absolute lifetime of a grant, however often it is refreshed (default 90d; a client
+    /// may set its own).
+    pub grant_max_lifetime: Option<DurationSetting>,
     /// API resource identifiers tokens may be issued for (RFC 8707 `resource`).
     #[serde(deserialize_with = "string_list")]
     pub resources: Vec<String>,
@@ -192,7 +195,8 @@ impl<'de> Deserialize<'de> for DurationSetting {
     }
 }
 
-fn parse_duration(t: &str) -> Result<Duration, String> {
+/// Parses `90`, `"90s"`, `"15m"`, `"8h"` or `"14d"`.
+pub fn parse_duration(t: &str) -> Result<Duration, String> {
     let t = t.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -339,6 +343,8 @@ pub struct Config {
     pub id_token_ttl: Duration,
     /// Refresh token lifetime.
     pub refresh_token_ttl: Duration,
+    /// Absolute grant lifetime (default for clients without their own).
+    pub grant_max_lifetime: Duration,
     /// Registered API resources.
     pub resources: Vec<String>,
     /// Admin API key, if configured.
@@ -427,6 +433,10 @@ impl Config {
             access_token_ttl: dur(s.oauth.access_token_ttl, 300),
             id_token_ttl: dur(s.oauth.id_token_ttl, 300),
             refresh_token_ttl: dur(s.oauth.refresh_token_ttl, 30 * 86_400),
+            grant_max_lifetime: match dur(s.oauth.grant_max_lifetime, 90 * 86_400) {
+                d if d.is_zero() => bail!("oauth.grant_max_lifetime must be longer than zero"),
+                d => d,
+            },
             resources: s.oauth.resources,
             throttle: if s.throttle.enabled.unwrap_or(true) {
                 let d = tessera_core::throttle::ThrottlePolicy::default();
