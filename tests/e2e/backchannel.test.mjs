@@ -102,24 +102,30 @@ test('admin API: authentication, users, clients, sessions, OpenAPI document', as
     r = await call('GET', `/clients/${svc.client_id}`);
     assert.equal(r.status, 404);
 
-    // An access token of a non-admin user is refused; of an admin user, accepted.
+    // An access token of an ordinary client is refused, even an administrator's; a token
+    // minted for the admin API (an admin_api client, scope tessera:admin) of an administrator
+    // is accepted, and a user without the admin role cannot get one.
     await createUser(server);
     const adminUser = await server.cli(['user', 'create', '--username', 'root', '--role', 'admin', '--password-stdin'], { stdin: 'another long passphrase for root\n' });
     const cb = await startCallbackServer();
     t.after(() => cb.close());
-    const rp = await createClient(server, { name: 'console', redirectUris: [cb.url('/cb')], skipConsent: true });
-    const tokenFor = async (user) => {
+    const ordinary = await createClient(server, { name: 'ordinary', redirectUris: [cb.url('/cb')], skipConsent: true });
+    const rp = await createClient(server, { name: 'console', redirectUris: [cb.url('/cb')], skipConsent: true, adminApi: true });
+    const root = { username: 'root', password: 'another long passphrase for root' };
+    const tokenFor = async (user, client = rp, scope = 'openid tessera:admin') => {
       const jar = new CookieJar();
       await jarSignIn(server.url, jar, user);
-      const { code, verifier } = await jarCode(server.url, jar, { clientId: rp.client_id, redirectUri: cb.url('/cb'), scope: 'openid' });
+      const { code, verifier } = await jarCode(server.url, jar, { clientId: client.client_id, redirectUri: cb.url('/cb'), scope });
       const tok = await postForm(`${server.url}/oauth2/token`, { grant_type: 'authorization_code', code, redirect_uri: cb.url('/cb'), code_verifier: verifier },
-        { basic: [rp.client_id, rp.client_secret] });
+        { basic: [client.client_id, client.client_secret] });
       return tok.json.access_token;
     };
-    r = await call('GET', '/users', { token: await tokenFor(ALICE) });
+    r = await call('GET', '/users', { token: await tokenFor(ALICE, rp, 'openid') });
     assert.equal(r.status, 403, 'a user without the admin role is forbidden');
-    r = await call('GET', '/users', { token: await tokenFor({ username: 'root', password: 'another long passphrase for root' }) });
-    assert.equal(r.status, 200, 'an administrator\'s access token is accepted');
+    r = await call('GET', '/users', { token: await tokenFor(root, ordinary, 'openid') });
+    assert.equal(r.status, 403, 'an administrator\'s token for an ordinary client is forbidden');
+    r = await call('GET', '/users', { token: await tokenFor(root) });
+    assert.equal(r.status, 200, 'an administrator\'s admin API token is accepted');
     assert.ok((await r.json()).users.some((u) => u.id === adminUser.id));
 
     r = await call('GET', `/audit?user_id=${bob.id}`);

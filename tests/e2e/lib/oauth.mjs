@@ -40,7 +40,7 @@ export async function createUser(server, u = ALICE) {
  * `tessera client create`. Options map onto the CLI flags:
  * { name, redirectUris: [], postLogoutRedirectUris: [], public: bool,
  *   grantTypes: [], scopes: [], skipConsent: bool, requireMfa: bool, backchannelLogoutUri,
- *   tokenEndpointAuthMethod, idTokenAlg, jwks (object) }.
+ *   tokenEndpointAuthMethod, idTokenAlg, jwks (object), adminApi: bool, grantLifetime }.
  * Resolves to { client_id, client_secret? }.
  */
 export async function createClient(server, o = {}) {
@@ -56,6 +56,8 @@ export async function createClient(server, o = {}) {
   if (o.tokenEndpointAuthMethod) args.push('--token-endpoint-auth-method', o.tokenEndpointAuthMethod);
   if (o.idTokenAlg) args.push('--id-token-signed-response-alg', o.idTokenAlg);
   if (o.jwks) args.push('--jwks', typeof o.jwks === 'string' ? o.jwks : JSON.stringify(o.jwks));
+  if (o.adminApi) args.push('--admin-api');
+  if (o.grantLifetime) args.push('--grant-lifetime', o.grantLifetime);
   const out = await server.cli(args);
   assert.equal(typeof out?.client_id, 'string', `client create prints a client_id: ${JSON.stringify(out)}`);
   assert.ok(out.client_id.length > 0);

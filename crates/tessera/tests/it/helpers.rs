@@ -90,13 +90,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Like [`spawn_app`], with extra `TESSERA_*` environment settings (which win over the
 /// test defaults), e.g. `("TESSERA_SIGNUP__ENABLED", "true")`.
 pub async fn spawn_app_with_env(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_with_clock(backend, extra, std::sync::Arc::new(tessera_core::clock::SystemClock)).await
+}
+
+/// Like [`spawn_app_with_env`], with every "now" of the server read from `clock` (a
+/// `ManualClock` lets a test move time forward).
+pub async fn spawn_app_with_clock(backend: Backend, extra: &[(&str, &str)], clock: tessera_core::clock::SharedClock) -> TestApp {
     install_crypto();
     let (url, cleanup) = TestDb::fresh_url(backend).await.expect("fresh database");
     let data_dir = scratch_dir("http").unwrap();
     let mut env = test_env(&data_dir, &url);
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = Config::from_settings(load_settings(None, &env).unwrap()).unwrap();
-    let app = Application::build(config).await.expect("application builds");
+    let app = Application::build_with_clock(config, clock).await.expect("application builds");
     let base = format!("http://{}", app.local_addr());
     let accounts = app.accounts().clone();
     let provider = app.provider().clone();
