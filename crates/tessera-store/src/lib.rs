@@ -5,11 +5,13 @@
 //! SQLite and PostgreSQL accept.
 
 mod backend;
+mod consent;
 mod mfa;
 mod migrate;
 mod oauth;
 mod rows;
 mod store;
+mod visibility;
 
 pub use backend::{ConnectOptions, DatabaseKind};
 pub use store::SqlStore;

@@ -43,6 +43,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_mfa.sql"),
         postgres: include_str!("../migrations/postgres/0005_mfa.sql"),
     },
+    Migration {
+        version: 6,
+        name: "consent_introspection",
+        sqlite: include_str!("../migrations/sqlite/0006_consent_introspection.sql"),
+        postgres: include_str!("../migrations/postgres/0006_consent_introspection.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

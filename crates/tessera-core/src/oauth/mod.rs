@@ -3,10 +3,12 @@
 //! web crate turns requests into these types and [`OAuthError`]s into RFC responses.
 
 pub mod client;
+pub mod consent;
 pub mod error;
 pub mod keys;
 pub mod model;
 pub mod provider;
 pub mod scope;
+pub mod visibility;
 
 pub use error::OAuthError;

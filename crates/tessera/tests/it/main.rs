@@ -40,3 +40,5 @@ mod fuzz;
 mod throttle;
 mod forms;
 mod mfa;
+mod consent;
+mod cross_client;
