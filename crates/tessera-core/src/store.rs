@@ -156,7 +156,7 @@ use crate::oauth::model::{
 /// Persistent state of the OAuth provider. Single use of codes, rotation of refresh tokens
 /// and revocation of whole families are each one atomic store intent.
 #[async_trait]
-pub trait OAuthStore: Send + Sync + 'static {
+pub trait OAuthStore: crate::oauth::consent::ConsentStore + crate::oauth::visibility::VisibilityStore + Send + Sync + 'static {
     // ---- clients ----
     /// Registers a client.
     async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
@@ -182,9 +182,12 @@ pub trait OAuthStore: Send + Sync + 'static {
     // ---- authorization codes and grants ----
     /// Stores an authorization code.
     async fn create_authorization_code(&self, code: &AuthorizationCode, now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Uses up a code: exactly one caller gets `Consumed`; a later one gets `Replayed` and
-    /// the grant issued from the code (if any) is revoked in the same transaction.
-    async fn consume_authorization_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<CodeConsumption, StoreError>;
+    /// A code (used or not, expired or not), to check what it is bound to before using it.
+    async fn find_authorization_code(&self, hash: &TokenHash) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// Uses up a code of `client_id`: exactly one caller gets `Consumed`; a later one gets
+    /// `Replayed` and the grant issued from the code (if any) is revoked in the same
+    /// transaction. Another client's code is `Unknown` and left untouched.
+    async fn consume_authorization_code(&self, hash: &TokenHash, client_id: &ClientId, now: OffsetDateTime) -> Result<CodeConsumption, StoreError>;
     /// Stores a grant with its first tokens. With `from_code`, links the code to the grant;
     /// if the code was replayed meanwhile, stores the grant revoked and returns false.
     async fn create_grant(

@@ -5,12 +5,14 @@
 //! SQLite and PostgreSQL accept.
 
 mod backend;
+mod consent;
 mod mfa;
 mod migrate;
 mod lifecycle;
 mod oauth;
 mod rows;
 mod store;
+mod visibility;
 
 pub use backend::{ConnectOptions, DatabaseKind};
 pub use store::SqlStore;

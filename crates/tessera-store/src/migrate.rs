@@ -44,6 +44,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0005_mfa.sql"),
     },
     Migration {
+        version: 6,
+        name: "consent_introspection",
+        sqlite: include_str!("../migrations/sqlite/0006_consent_introspection.sql"),
+        postgres: include_str!("../migrations/postgres/0006_consent_introspection.sql"),
+    },
+    Migration {
         version: 7,
         name: "admin_grants",
         sqlite: include_str!("../migrations/sqlite/0007_admin_grants.sql"),

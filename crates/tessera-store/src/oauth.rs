@@ -44,6 +44,8 @@ struct ClientRow {
     scopes: String,
     skip_consent: bool,
     require_mfa: bool,
+    introspection: bool,
+    resource: Option<String>,
     auth_method: String,
     backchannel_logout_uri: Option<String>,
     id_token_alg: String,
@@ -56,7 +58,7 @@ struct ClientRow {
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, skip_consent, \
-         require_mfa, auth_method, backchannel_logout_uri, id_token_alg, jwks, admin_api, grant_lifetime, created_at"
+         require_mfa, auth_method, backchannel_logout_uri, id_token_alg, jwks, admin_api, grant_lifetime, introspection, resource, created_at"
     };
 }
 
@@ -75,6 +77,8 @@ impl ClientRow {
             scopes: parse_list(&self.scopes)?,
             skip_consent: self.skip_consent,
             require_mfa: self.require_mfa,
+            introspection: self.introspection,
+            resource: self.resource,
             auth_method: AuthMethod::parse(&self.auth_method).ok_or_else(|| corrupt("auth method"))?,
             backchannel_logout_uri: self.backchannel_logout_uri,
             id_token_alg: JwsAlg::parse(&self.id_token_alg).ok_or_else(|| corrupt("alg"))?,
@@ -126,6 +130,12 @@ struct CodeRow {
     acr: Option<String>,
     audience: String,
     expires_at: i64,
+}
+
+macro_rules! code_columns {
+    () => {
+        "hash, client_id, user_id, sid, redirect_uri, scope, nonce, code_challenge, auth_time, amr, acr, audience, expires_at"
+    };
 }
 
 impl CodeRow {
@@ -323,16 +333,17 @@ impl SqlStore {
         })
     }
 
-    async fn consume_authorization_code_once(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<CodeConsumption, StoreError> {
+    async fn consume_authorization_code_once(&self, hash: &TokenHash, client_id: &ClientId, now: OffsetDateTime) -> Result<CodeConsumption, StoreError> {
         let t = now.unix_timestamp();
         on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             let row: Option<CodeRow> = sqlx::query_as(
-                "UPDATE authorization_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 \
-                 RETURNING hash, client_id, user_id, sid, redirect_uri, scope, nonce, code_challenge, auth_time, amr, acr, audience, expires_at",
+                concat!("UPDATE authorization_codes SET used_at = $2 WHERE hash = $1 AND client_id = $3 AND used_at IS NULL AND expires_at > $2 \
+                 RETURNING ", code_columns!()),
             )
             .bind(hash.as_bytes().as_slice())
             .bind(t)
+            .bind(client_id.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
@@ -341,10 +352,11 @@ impl SqlStore {
                 return Ok(CodeConsumption::Consumed(r.into_code()?));
             }
             let replayed: Option<Option<String>> = sqlx::query_scalar(
-                "UPDATE authorization_codes SET replayed_at = $2 WHERE hash = $1 AND used_at IS NOT NULL RETURNING grant_id",
+                "UPDATE authorization_codes SET replayed_at = $2 WHERE hash = $1 AND client_id = $3 AND used_at IS NOT NULL RETURNING grant_id",
             )
             .bind(hash.as_bytes().as_slice())
             .bind(t)
+            .bind(client_id.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
@@ -375,7 +387,7 @@ impl OAuthStore for SqlStore {
         let jwks = c.jwks.as_ref().map(|j| j.to_string());
         on_db!(self, write, |pool| {
             sqlx::query(
-                concat!("INSERT INTO clients (", client_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
+                concat!("INSERT INTO clients (", client_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"),
             )
             .bind(c.id.as_str())
             .bind(&c.name)
@@ -392,6 +404,8 @@ impl OAuthStore for SqlStore {
             .bind(jwks)
             .bind(c.admin_api)
             .bind(c.grant_lifetime.and_then(|s| i64::try_from(s).ok()))
+            .bind(c.introspection)
+            .bind(c.resource.as_deref())
             .bind(c.created_at.unix_timestamp())
             .execute(pool)
             .await
@@ -559,10 +573,21 @@ impl OAuthStore for SqlStore {
         Ok(())
     }
 
-    async fn consume_authorization_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<CodeConsumption, StoreError> {
+    async fn find_authorization_code(&self, hash: &TokenHash) -> Result<Option<AuthorizationCode>, StoreError> {
+        let row: Option<CodeRow> = on_db!(self, read, |pool| {
+            sqlx::query_as(concat!("SELECT ", code_columns!(), " FROM authorization_codes WHERE hash = $1"))
+                .bind(hash.as_bytes().as_slice())
+                .fetch_optional(pool)
+                .await
+                .map_err(db)
+        })?;
+        row.map(CodeRow::into_code).transpose()
+    }
+
+    async fn consume_authorization_code(&self, hash: &TokenHash, client_id: &ClientId, now: OffsetDateTime) -> Result<CodeConsumption, StoreError> {
         let mut attempt = 0;
         loop {
-            match self.consume_authorization_code_once(hash, now).await {
+            match self.consume_authorization_code_once(hash, client_id, now).await {
                 Err(e) if is_contention(&e) && attempt < 4 => attempt += 1,
                 other => return other,
             }

@@ -98,6 +98,15 @@ pub struct ClientArgs {
     /// Require multi-factor authentication for every sign-in to this client.
     #[arg(long)]
     pub require_mfa: bool,
+    /// Let this client introspect every token and follow every revocation-feed event (a
+    /// trusted resource server); otherwise it sees only its own tokens and those for its
+    /// `--resource`.
+    #[arg(long)]
+    pub allow_introspection: bool,
+    /// The API resource (one of the configured `resources`) this client serves: it may
+    /// introspect tokens issued for it and follow their revocation events.
+    #[arg(long)]
+    pub resource: Option<String>,
     /// Back-channel logout URI.
     #[arg(long)]
     pub backchannel_logout_uri: Option<String>,
@@ -362,6 +371,8 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Valu
                 scopes: a.scopes,
                 skip_consent: a.skip_consent,
                 require_mfa: a.require_mfa,
+                introspection: a.allow_introspection,
+                resource: a.resource,
                 backchannel_logout_uri: a.backchannel_logout_uri,
                 token_endpoint_auth_method: a.token_endpoint_auth_method,
                 id_token_signed_response_alg: a.id_token_signed_response_alg,

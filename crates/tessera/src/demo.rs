@@ -35,7 +35,8 @@ async fn clients(app: &Application, data_dir: &Path, port: u16) -> anyhow::Resul
     let path = data_dir.join("demo-clients.json");
     if let Ok(text) = std::fs::read_to_string(&path) {
         if let Ok(c) = serde_json::from_str::<DemoClients>(&text) {
-            if c.app_port == port && app.provider().find_client(&c.app_client_id).await?.is_some() {
+            let api_sees_the_feed = app.provider().find_client(&c.api_client_id).await?.is_some_and(|api| api.introspection);
+            if c.app_port == port && api_sees_the_feed && app.provider().find_client(&c.app_client_id).await?.is_some() {
                 return Ok(c);
             }
         }
@@ -58,6 +59,8 @@ async fn clients(app: &Application, data_dir: &Path, port: u16) -> anyhow::Resul
             name: "Tessera demo API".into(),
             grant_types: vec!["client_credentials".into()],
             scopes: vec!["demo:events".into()],
+            // It follows the revocation events of the demo app's tokens (another client's).
+            introspection: true,
             ..Default::default()
         })
         .await?;

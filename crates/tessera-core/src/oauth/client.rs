@@ -128,6 +128,15 @@ pub struct Client {
     /// Every sign-in for this client must be multi-factor (step-up if the session is not).
     #[serde(default)]
     pub require_mfa: bool,
+    /// May introspect every token and follow every event of the revocation feed (a
+    /// resource server trusted by the operator); otherwise only its own tokens and those
+    /// naming it (or its `resource`) in their audience.
+    #[serde(default)]
+    pub introspection: bool,
+    /// The API resource (RFC 8707) this client serves as a resource server: tokens with it in
+    /// their audience are visible to it at introspection and on the feed.
+    #[serde(default)]
+    pub resource: Option<String>,
     /// How it authenticates at the token endpoint.
     pub auth_method: AuthMethod,
     /// Back-channel logout URI.
@@ -240,6 +249,12 @@ pub struct ClientRegistration {
     /// Require multi-factor authentication for every sign-in to this client.
     #[serde(default)]
     pub require_mfa: bool,
+    /// Allow it to introspect every token and follow every event of the revocation feed.
+    #[serde(default)]
+    pub introspection: bool,
+    /// The API resource it serves (one of the configured `resources`).
+    #[serde(default)]
+    pub resource: Option<String>,
     /// Back-channel logout URI.
     pub backchannel_logout_uri: Option<String>,
     /// Token endpoint auth method (default client_secret_basic, or none for public clients).
@@ -312,6 +327,9 @@ impl ClientRegistration {
         if let Some(u) = &self.backchannel_logout_uri {
             check_client_uri(u, UriUse::BackchannelLogout)?;
         }
+        if let Some(r) = &self.resource {
+            check_client_uri(r, UriUse::Resource)?;
+        }
         let mut scopes: Vec<String> = if self.scopes.is_empty() {
             STANDARD_SCOPES.iter().map(|s| (*s).to_owned()).collect()
         } else {
@@ -351,6 +369,8 @@ impl ClientRegistration {
                 scopes,
                 skip_consent: self.skip_consent,
                 require_mfa: self.require_mfa,
+                introspection: self.introspection,
+                resource: self.resource,
                 auth_method,
                 backchannel_logout_uri: self.backchannel_logout_uri,
                 id_token_alg,

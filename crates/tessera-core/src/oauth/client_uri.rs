@@ -18,6 +18,8 @@ pub enum UriUse {
     PostLogoutRedirect,
     /// `backchannel_logout_uri` (the server POSTs to it: http(s) only).
     BackchannelLogout,
+    /// `resource`: the RFC 8707 identifier a resource server is known by (http(s) only).
+    Resource,
 }
 
 impl UriUse {
@@ -26,6 +28,7 @@ impl UriUse {
             UriUse::Redirect => "redirect URI",
             UriUse::PostLogoutRedirect => "post-logout redirect URI",
             UriUse::BackchannelLogout => "back-channel logout URI",
+            UriUse::Resource => "resource identifier",
         }
     }
 }
@@ -75,7 +78,7 @@ pub fn check_client_uri(uri: &str, what: UriUse) -> Result<(), CoreError> {
             }
             Ok(())
         }
-        _ if what == UriUse::BackchannelLogout => Err(bad("must be an https URI")),
+        _ if matches!(what, UriUse::BackchannelLogout | UriUse::Resource) => Err(bad("must be an https URI")),
         s if REFUSED_SCHEMES.contains(&s) => Err(bad("uses a scheme that cannot be a client endpoint")),
         // RFC 8252 §7.1: private-use schemes are reverse domain names (com.example.app).
         s if s.contains('.') && !s.starts_with('.') && !s.ends_with('.') => Ok(()),

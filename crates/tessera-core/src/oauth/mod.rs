@@ -5,11 +5,13 @@
 pub mod admin_access;
 pub mod client;
 pub mod client_uri;
+pub mod consent;
 pub mod error;
 pub mod grant_policy;
 pub mod keys;
 pub mod model;
 pub mod provider;
 pub mod scope;
+pub mod visibility;
 
 pub use error::OAuthError;

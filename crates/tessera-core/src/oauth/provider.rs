@@ -17,6 +17,7 @@ use crate::oauth::model::{
     RefreshRotation, SecurityEvent, SecurityEventKind,
 };
 use crate::oauth::scope::Scopes;
+use crate::oauth::visibility;
 use crate::secret::{SecretToken, TokenHash, constant_time_eq};
 use crate::store::{OAuthStore, Store};
 use crate::user::User;
@@ -206,6 +207,8 @@ pub struct AuthorizationRequest {
     /// The assurance level the sign-in must reach (the client's `require_mfa`, the
     /// requested `acr_values`).
     pub required_level: AuthLevel,
+    /// The parameters it was validated from (kept with a pending consent).
+    pub params: AuthorizeParams,
 }
 
 /// What an authorization request needs next.
@@ -215,10 +218,19 @@ pub enum Interaction {
     Login,
     /// The session is signed in but does not reach this level: ask for what is missing.
     StepUp(AuthLevel),
-    /// The user must consent to these scopes.
-    Consent,
+    /// The user must consent: the consent screen's handle (its request is stored).
+    Consent(crate::oauth::consent::ConsentTicket),
     /// Done: deliver this response.
     Respond(AuthorizationResponse),
+}
+
+/// What a signed-in user's authorization request needs (before any side effect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Login,
+    StepUp(AuthLevel),
+    Consent,
+    Issue,
 }
 
 /// A token endpoint request.
@@ -398,7 +410,7 @@ impl std::fmt::Debug for Provider {
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const CLOCK_LEEWAY: i64 = 60;
 
-fn random_id() -> Result<String, OAuthError> {
+pub(crate) fn random_id() -> Result<String, OAuthError> {
     let mut b = [0u8; 16];
     crate::secret::fill_random(&mut b)?;
     Ok(URL_SAFE_NO_PAD.encode(b))
@@ -486,6 +498,9 @@ impl Provider {
     /// Registers a client; returns it and its secret (shown once).
     pub async fn register_client(&self, reg: ClientRegistration) -> Result<(Client, Option<String>), crate::CoreError> {
         let new = reg.validate(self.now())?;
+        if let Some(r) = new.client.resource.as_ref().filter(|r| !self.inner.config.resources.contains(r)) {
+            return Err(crate::CoreError::Invalid(format!("resource {r:?} is not one of the configured resources")));
+        }
         self.inner.store.create_client(&new.client).await?;
         self.inner.clients.forget(new.client.id.as_str());
         Ok((new.client, new.secret))
@@ -654,6 +669,7 @@ impl Provider {
             hint_subject,
             login_hint: p.login_hint.clone().filter(|h| h.len() <= 320),
             audience,
+            params: p.clone(),
         })
     }
 
@@ -709,6 +725,17 @@ impl Provider {
             }
             return Ok(Interaction::Login);
         };
+        Ok(match self.assess(req, who, false).await? {
+            Decision::Login => Interaction::Login,
+            Decision::StepUp(level) => Interaction::StepUp(level),
+            Decision::Consent => Interaction::Consent(self.begin_consent(req, who).await?),
+            Decision::Issue => Interaction::Respond(self.issue_code(req, who).await?),
+        })
+    }
+
+    /// The checks of [`Provider::decide`] for a signed-in user, without side effects;
+    /// `consent_given` when the user has just approved this very request.
+    pub(crate) async fn assess(&self, req: &AuthorizationRequest, who: &Authenticated, consent_given: bool) -> Result<Decision, OAuthError> {
         let now = self.now();
         // max_age=0 is prompt=login (OIDC Core §3.1.2.1); otherwise the whole elapsed time
         // counts, not its truncation to seconds.
@@ -718,13 +745,16 @@ impl Provider {
             if req.prompt.none {
                 return Err(OAuthError::LoginRequired("the user must sign in again".into()));
             }
-            return Ok(Interaction::Login);
+            return Ok(Decision::Login);
         }
         if AuthLevel::of(&who.session.amr) < req.required_level {
             if req.prompt.none {
                 return Err(OAuthError::InteractionRequired("the sign-in must be stronger (a second factor)".into()));
             }
-            return Ok(Interaction::StepUp(req.required_level));
+            return Ok(Decision::StepUp(req.required_level));
+        }
+        if consent_given {
+            return Ok(Decision::Issue);
         }
         let consented = match self.inner.store.find_consent(who.user.id, &req.client.id).await? {
             Some(s) => Scopes::parse(&s).is_ok_and(|granted| req.scope.is_subset(&granted)),
@@ -734,26 +764,12 @@ impl Provider {
             if req.prompt.none {
                 return Err(OAuthError::ConsentRequired("the user has not consented to this client".into()));
             }
-            return Ok(Interaction::Consent);
+            return Ok(Decision::Consent);
         }
-        Ok(Interaction::Respond(self.issue_code(req, who).await?))
+        Ok(Decision::Issue)
     }
 
-    /// The user approved (or denied) the consent screen.
-    pub async fn consent(&self, req: &AuthorizationRequest, who: &Authenticated, approved: bool) -> Result<AuthorizationResponse, OAuthError> {
-        if !approved {
-            return Ok(self.error_response(req, &OAuthError::AccessDenied("the user denied the request".into())));
-        }
-        let previous = self.inner.store.find_consent(who.user.id, &req.client.id).await?;
-        let merged = match previous.as_deref().map(Scopes::parse) {
-            Some(Ok(p)) => p.union(&req.scope),
-            _ => req.scope.clone(),
-        };
-        self.inner.store.save_consent(who.user.id, &req.client.id, &merged.to_string(), self.now()).await?;
-        self.issue_code(req, who).await
-    }
-
-    async fn issue_code(&self, req: &AuthorizationRequest, who: &Authenticated) -> Result<AuthorizationResponse, OAuthError> {
+    pub(crate) async fn issue_code(&self, req: &AuthorizationRequest, who: &Authenticated) -> Result<AuthorizationResponse, OAuthError> {
         check_admin_user(&req.scope.to_string(), &who.user)?;
         let now = self.now();
         let code = SecretToken::generate()?;
@@ -853,8 +869,11 @@ impl Provider {
             && nbf.as_i64().is_none_or(|n| n > now + CLOCK_LEEWAY) {
                 return Err(fail("client_assertion is not yet valid"));
             }
-        if claims.get("iat").is_some_and(|i| !i.is_i64()) {
-            return Err(fail("client_assertion iat must be numeric"));
+        if let Some(iat) = claims.get("iat") {
+            let iat = iat.as_i64().ok_or_else(|| fail("client_assertion iat must be numeric"))?;
+            if iat > now.saturating_add(CLOCK_LEEWAY) {
+                return Err(fail("client_assertion was issued in the future"));
+            }
         }
         let jti = s("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(|| fail("client_assertion needs a jti"))?;
         let key = format!("{}\u{1f}{}", client.id, jti);
@@ -892,16 +911,13 @@ impl Provider {
         let verifier = p.code_verifier.as_deref().ok_or_else(|| OAuthError::request("code_verifier is required (PKCE)"))?;
         let hash = TokenHash::of(code.as_bytes());
         let now = self.now();
-        let record = match self.inner.store.consume_authorization_code(&hash, now).await? {
-            CodeConsumption::Consumed(r) => r,
-            CodeConsumption::Replayed => {
-                tracing::warn!(client_id = %client.id, "authorization code replayed; tokens issued from it were revoked");
-                return Err(OAuthError::grant("the authorization code was already used"));
-            }
-            CodeConsumption::Unknown => return Err(OAuthError::grant("the authorization code is invalid or expired")),
-        };
+        // Everything the code is bound to is checked before it is touched: only its own
+        // client, with its redirect URI and PKCE verifier, can use it up or (replaying it)
+        // revoke what it issued. Another client's presentation changes nothing.
+        let invalid = || OAuthError::grant("the authorization code is invalid or expired");
+        let record = self.inner.store.find_authorization_code(&hash).await?.ok_or_else(invalid)?;
         if record.client_id != client.id {
-            return Err(OAuthError::grant("the authorization code was issued to another client"));
+            return Err(invalid());
         }
         if p.redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
             return Err(OAuthError::grant("redirect_uri does not match the authorization request"));
@@ -913,6 +929,14 @@ impl Provider {
         if !constant_time_eq(computed.as_bytes(), record.code_challenge.as_bytes()) {
             return Err(OAuthError::grant("code_verifier does not match the code_challenge"));
         }
+        let record = match self.inner.store.consume_authorization_code(&hash, &client.id, now).await? {
+            CodeConsumption::Consumed(r) => r,
+            CodeConsumption::Replayed => {
+                tracing::warn!(client_id = %client.id, "authorization code replayed; tokens issued from it were revoked");
+                return Err(OAuthError::grant("the authorization code was already used"));
+            }
+            CodeConsumption::Unknown => return Err(invalid()),
+        };
         let user = self.active_user(record.user_id).await?;
         check_admin_user(&record.scope, &user)?;
         let grant = Grant {
@@ -1198,6 +1222,7 @@ impl Provider {
         }
         if token.contains('.') {
             return Ok(match self.verify_access_token(token).await {
+                Ok(at) if !visibility::may_see_token(caller, &at.client_id, &visibility::audience_of(&at.claims)) => inactive,
                 Ok(at) => {
                     let mut m = at.claims;
                     m.insert("active".into(), Value::Bool(true));
@@ -1212,7 +1237,7 @@ impl Provider {
             return Ok(inactive);
         };
         let now = self.now();
-        if info.used || info.grant.revoked_at.is_some() || info.expires_at <= now {
+        if info.used || info.grant.revoked_at.is_some() || info.expires_at <= now || !visibility::may_see_refresh_token(caller, &info.client_id) {
             return Ok(inactive);
         }
         Ok(json!({
@@ -1338,35 +1363,9 @@ impl Provider {
     /// Deletes expired codes, tokens and replay records, and keys past retention.
     pub async fn purge(&self) -> Result<u64, crate::CoreError> {
         let now = self.now();
-        let n = self.inner.store.purge_expired_oauth(now).await?;
+        let n = self.inner.store.purge_expired_oauth(now).await? + self.inner.store.purge_expired_consents(now).await?;
         let k = self.inner.keys.purge_retired(now, self.inner.config.key_retention()).await?;
         Ok(n + k)
-    }
-
-    /// Security events after `after` for a subscribing client, each as (sequence number,
-    /// signed Security Event Token). Without `after`, replays the window in which tokens
-    /// issued before the subscription may still be valid.
-    pub async fn security_events(&self, client: &Client, after: Option<i64>, limit: u32) -> Result<Vec<(i64, String)>, OAuthError> {
-        let now = self.now();
-        let since = match after {
-            Some(_) => OffsetDateTime::UNIX_EPOCH,
-            None => now - self.inner.config.access_token_ttl.max(self.inner.config.id_token_ttl) - Duration::minutes(5),
-        };
-        let events = self.inner.store.security_events_after(after.unwrap_or(0), since, limit).await?;
-        let keys = self.inner.keys.current();
-        let signer = keys.signer(JwsAlg::EdDSA)?;
-        let mut out = Vec::with_capacity(events.len());
-        for e in &events {
-            let set = json!({
-                "iss": self.inner.config.issuer,
-                "aud": client.id,
-                "iat": now.unix_timestamp(),
-                "jti": random_id()?,
-                "events": event_body(e),
-            });
-            out.push((e.seq, signer.sign_jwt("secevent+jwt", &set)?));
-        }
-        Ok(out)
     }
 
     /// Rotates the signing keys (admin API, CLI) at the provider's clock.
@@ -1439,7 +1438,7 @@ pub mod event_types {
 }
 
 /// The `events` claim of a Security Event Token.
-fn event_body(e: &SecurityEvent) -> Value {
+pub(crate) fn event_body(e: &SecurityEvent) -> Value {
     let ts = e.at.unix_timestamp();
     let user = json!({"format": "opaque", "id": e.subject});
     match e.kind {

@@ -86,6 +86,8 @@ fn client(require_mfa: bool) -> Client {
         scopes: vec!["openid".into()],
         skip_consent: true,
         require_mfa,
+        introspection: false,
+        resource: None,
         auth_method: AuthMethod::ClientSecretBasic,
         backchannel_logout_uri: None,
         id_token_alg: JwsAlg::EdDSA,

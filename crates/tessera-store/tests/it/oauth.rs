@@ -40,7 +40,7 @@ tessera_testkit::backend_tests!(
 
 // ------------------------------------------------------------------ fixtures
 
-fn client(name: &str) -> Client {
+pub(crate) fn client(name: &str) -> Client {
     Client {
         id: ClientId::generate().unwrap(),
         name: name.to_owned(),
@@ -51,6 +51,8 @@ fn client(name: &str) -> Client {
         scopes: vec!["openid".into(), "profile".into(), "offline_access".into()],
         skip_consent: false,
         require_mfa: false,
+        introspection: false,
+        resource: None,
         auth_method: AuthMethod::ClientSecretBasic,
         backchannel_logout_uri: None,
         id_token_alg: JwsAlg::EdDSA,
@@ -61,13 +63,13 @@ fn client(name: &str) -> Client {
     }
 }
 
-async fn stored_client(db: &TestDb, name: &str) -> Client {
+pub(crate) async fn stored_client(db: &TestDb, name: &str) -> Client {
     let c = client(name);
     db.store.create_client(&c).await.unwrap();
     c
 }
 
-fn code(hash: TokenHash, client: &Client, user: UserId, sid: SessionHandle, expires_at: OffsetDateTime) -> AuthorizationCode {
+pub(crate) fn code(hash: TokenHash, client: &Client, user: UserId, sid: SessionHandle, expires_at: OffsetDateTime) -> AuthorizationCode {
     AuthorizationCode {
         hash,
         client_id: client.id.clone(),
@@ -85,7 +87,7 @@ fn code(hash: TokenHash, client: &Client, user: UserId, sid: SessionHandle, expi
     }
 }
 
-fn grant(client: &Client, user: UserId, sid: Option<SessionHandle>, scope: &str) -> Grant {
+pub(crate) fn grant(client: &Client, user: UserId, sid: Option<SessionHandle>, scope: &str) -> Grant {
     Grant {
         id: uuid::Uuid::now_v7(),
         user_id: user,
@@ -112,7 +114,7 @@ fn access_for(grant: GrantId, ttl: Duration) -> IssuedAccessToken {
 }
 
 /// A live grant with one refresh token and one recorded access token.
-async fn live_grant(db: &TestDb, client: &Client, user: UserId, sid: Option<SessionHandle>, scope: &str) -> (Grant, TokenHash, IssuedAccessToken) {
+pub(crate) async fn live_grant(db: &TestDb, client: &Client, user: UserId, sid: Option<SessionHandle>, scope: &str) -> (Grant, TokenHash, IssuedAccessToken) {
     let g = grant(client, user, sid, scope);
     let (hash, rt) = refresh_for(g.id, &client.id, Duration::days(30));
     let at = access_for(g.id, Duration::minutes(5));
@@ -138,7 +140,7 @@ async fn scalar(db: &TestDb, sql: &str, bind: &str) -> Option<Option<i64>> {
     }
 }
 
-async fn grant_revoked_at(db: &TestDb, id: GrantId) -> Option<i64> {
+pub(crate) async fn grant_revoked_at(db: &TestDb, id: GrantId) -> Option<i64> {
     scalar(db, "SELECT revoked_at FROM grants WHERE id = $1", &id.to_string()).await.expect("grant row exists")
 }
 
@@ -288,7 +290,7 @@ async fn authorization_code_is_single_use_and_replay_revokes(db: TestDb) {
     let issued = code(secret.hash(), &c, user.id, sid, now() + Duration::seconds(60));
     db.store.create_authorization_code(&issued, now()).await.unwrap();
 
-    let got = match db.store.consume_authorization_code(&secret.hash(), now()).await.unwrap() {
+    let got = match db.store.consume_authorization_code(&secret.hash(), &c.id, now()).await.unwrap() {
         CodeConsumption::Consumed(r) => r,
         other => panic!("first use: {other:?}"),
     };
@@ -319,7 +321,7 @@ async fn authorization_code_is_single_use_and_replay_revokes(db: TestDb) {
     assert_eq!(grant_revoked_at(&db, g.id).await, None);
 
     // A replay: refused, and the grant from the code is revoked.
-    assert!(matches!(db.store.consume_authorization_code(&secret.hash(), now()).await.unwrap(), CodeConsumption::Replayed));
+    assert!(matches!(db.store.consume_authorization_code(&secret.hash(), &c.id, now()).await.unwrap(), CodeConsumption::Replayed));
     assert!(grant_revoked_at(&db, g.id).await.is_some(), "the grant issued from a replayed code is revoked");
     assert!(db.store.find_refresh_token(&refresh).await.unwrap().is_none(), "its refresh token is gone");
     assert!(db.store.access_token_revoked(&at.jti).await.unwrap(), "its access token is revoked");
@@ -331,13 +333,13 @@ async fn authorization_code_is_single_use_and_replay_revokes(db: TestDb) {
     // Already revoked: revoking the user's grants finds nothing left to revoke.
     assert!(db.store.revoke_user_grants(user.id, now()).await.unwrap().is_empty());
     // Still a replay the third time.
-    assert!(matches!(db.store.consume_authorization_code(&secret.hash(), now()).await.unwrap(), CodeConsumption::Replayed));
+    assert!(matches!(db.store.consume_authorization_code(&secret.hash(), &c.id, now()).await.unwrap(), CodeConsumption::Replayed));
 
     // A code replayed before its grant was stored: the grant is stored revoked.
     let secret2 = SecretToken::generate().unwrap();
     db.store.create_authorization_code(&code(secret2.hash(), &c, user.id, sid, now() + Duration::seconds(60)), now()).await.unwrap();
-    assert!(matches!(db.store.consume_authorization_code(&secret2.hash(), now()).await.unwrap(), CodeConsumption::Consumed(_)));
-    assert!(matches!(db.store.consume_authorization_code(&secret2.hash(), now()).await.unwrap(), CodeConsumption::Replayed));
+    assert!(matches!(db.store.consume_authorization_code(&secret2.hash(), &c.id, now()).await.unwrap(), CodeConsumption::Consumed(_)));
+    assert!(matches!(db.store.consume_authorization_code(&secret2.hash(), &c.id, now()).await.unwrap(), CodeConsumption::Replayed));
     let late = grant(&c, user.id, Some(sid), "openid");
     let (late_refresh, late_rt) = refresh_for(late.id, &c.id, Duration::days(30));
     let late_at = access_for(late.id, Duration::minutes(5));
@@ -351,7 +353,7 @@ async fn authorization_code_is_single_use_and_replay_revokes(db: TestDb) {
 
     // Unknown codes are unknown.
     let never = SecretToken::generate().unwrap();
-    assert!(matches!(db.store.consume_authorization_code(&never.hash(), now()).await.unwrap(), CodeConsumption::Unknown));
+    assert!(matches!(db.store.consume_authorization_code(&never.hash(), &c.id, now()).await.unwrap(), CodeConsumption::Unknown));
 }
 
 async fn expired_code_is_unknown(db: TestDb) {
@@ -363,13 +365,13 @@ async fn expired_code_is_unknown(db: TestDb) {
         .create_authorization_code(&code(secret.hash(), &c, user.id, SessionHandle::new(), issued_at + Duration::seconds(60)), issued_at)
         .await
         .unwrap();
-    assert!(matches!(db.store.consume_authorization_code(&secret.hash(), now()).await.unwrap(), CodeConsumption::Unknown));
+    assert!(matches!(db.store.consume_authorization_code(&secret.hash(), &c.id, now()).await.unwrap(), CodeConsumption::Unknown));
     // At exactly its expiry it is no longer valid either.
     let s2 = SecretToken::generate().unwrap();
     let exp = now() + Duration::seconds(60);
     db.store.create_authorization_code(&code(s2.hash(), &c, user.id, SessionHandle::new(), exp), now()).await.unwrap();
-    assert!(matches!(db.store.consume_authorization_code(&s2.hash(), exp).await.unwrap(), CodeConsumption::Unknown));
-    assert!(matches!(db.store.consume_authorization_code(&s2.hash(), exp - Duration::seconds(1)).await.unwrap(), CodeConsumption::Consumed(_)));
+    assert!(matches!(db.store.consume_authorization_code(&s2.hash(), &c.id, exp).await.unwrap(), CodeConsumption::Unknown));
+    assert!(matches!(db.store.consume_authorization_code(&s2.hash(), &c.id, exp - Duration::seconds(1)).await.unwrap(), CodeConsumption::Consumed(_)));
 }
 
 async fn concurrent_code_redemption_has_one_winner(db: TestDb) {
@@ -385,9 +387,10 @@ async fn concurrent_code_redemption_has_one_winner(db: TestDb) {
                 let store = store.clone();
                 let hash = secret.hash();
                 let barrier = barrier.clone();
+                let cid = c.id.clone();
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.consume_authorization_code(&hash, now()).await
+                    store.consume_authorization_code(&hash, &cid, now()).await
                 })
             })
             .collect();
@@ -498,13 +501,13 @@ async fn repeated_code_replay_logs_revocation_once(db: TestDb) {
     let secret = SecretToken::generate().unwrap();
     let sid = SessionHandle::new();
     db.store.create_authorization_code(&code(secret.hash(), &c, user.id, sid, now() + Duration::seconds(60)), now()).await.unwrap();
-    assert!(matches!(db.store.consume_authorization_code(&secret.hash(), now()).await.unwrap(), CodeConsumption::Consumed(_)));
+    assert!(matches!(db.store.consume_authorization_code(&secret.hash(), &c.id, now()).await.unwrap(), CodeConsumption::Consumed(_)));
     let g = grant(&c, user.id, Some(sid), "openid");
     let (_, rt) = refresh_for(g.id, &c.id, Duration::days(30));
     let at = access_for(g.id, Duration::minutes(5));
     assert!(db.store.create_grant(&g, Some(&rt), Some(&at), Some(&secret.hash())).await.unwrap());
     for _ in 0..3 {
-        assert!(matches!(db.store.consume_authorization_code(&secret.hash(), now()).await.unwrap(), CodeConsumption::Replayed));
+        assert!(matches!(db.store.consume_authorization_code(&secret.hash(), &c.id, now()).await.unwrap(), CodeConsumption::Replayed));
     }
     let events = scalar(&db, "SELECT COUNT(*) FROM security_events WHERE subject = $1", &at.jti).await.flatten();
     assert_eq!(events, Some(1), "one token-revoked event for the access token of the replayed code");
@@ -762,7 +765,7 @@ async fn purge_removes_expired_oauth_state(db: TestDb) {
     db.store.create_authorization_code(&code(old_code.hash(), &c, user.id, SessionHandle::new(), old_at + Duration::seconds(60)), old_at).await.unwrap();
     let recent = SecretToken::generate().unwrap();
     db.store.create_authorization_code(&code(recent.hash(), &c, user.id, SessionHandle::new(), t + Duration::seconds(60)), t).await.unwrap();
-    assert!(matches!(db.store.consume_authorization_code(&recent.hash(), t).await.unwrap(), CodeConsumption::Consumed(_)));
+    assert!(matches!(db.store.consume_authorization_code(&recent.hash(), &c.id, t).await.unwrap(), CodeConsumption::Consumed(_)));
 
     // Refresh and access tokens: one expired, one live.
     let g = grant(&c, user.id, None, "openid");
@@ -781,8 +784,8 @@ async fn purge_removes_expired_oauth_state(db: TestDb) {
     // old code, expired refresh token, expired access token record, expired revocation, expired jti
     assert_eq!(purged, 5);
 
-    assert!(matches!(db.store.consume_authorization_code(&old_code.hash(), t).await.unwrap(), CodeConsumption::Unknown));
-    assert!(matches!(db.store.consume_authorization_code(&recent.hash(), t).await.unwrap(), CodeConsumption::Replayed));
+    assert!(matches!(db.store.consume_authorization_code(&old_code.hash(), &c.id, t).await.unwrap(), CodeConsumption::Unknown));
+    assert!(matches!(db.store.consume_authorization_code(&recent.hash(), &c.id, t).await.unwrap(), CodeConsumption::Replayed));
     assert!(db.store.find_refresh_token(&expired_rt.hash()).await.unwrap().is_none());
     assert!(db.store.find_refresh_token(&live_rt).await.unwrap().is_some());
     assert_eq!(scalar(&db, "SELECT CAST(1 AS BIGINT) FROM access_tokens WHERE jti = $1", "expired-at").await, None);

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use tessera_core::accounts::Authenticated;
+use tessera_core::oauth::consent::ConsentOutcome;
 use tessera_core::oauth::provider::{AuthorizationRequest, AuthorizationResponse, AuthorizeError, Interaction, ResponseMode, paths};
 use tessera_core::secret::SecretToken;
 use tessera_core::session::RequestContext;
@@ -53,7 +54,7 @@ struct ConsentPage<'a> {
     username: &'a str,
     scopes: Vec<String>,
     csrf: String,
-    request: String,
+    consent: &'a str,
     redirect_host: String,
 }
 
@@ -136,14 +137,14 @@ async fn handle(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, pai
             let return_to = format!("{}?{}", paths::AUTHORIZE, params::encode(&pairs));
             see_other(&format!("/login/mfa?level={}&return_to={}", level.as_str(), urlencode(&return_to)), &[])
         }
-        Ok(Interaction::Consent) => {
+        Ok(Interaction::Consent(ticket)) => {
             let Some(who) = who else { return PageError::Internal("consent without a session".into()).into_response() };
             let page = ConsentPage {
                 client_name: &req.client.name,
                 username: who.user.username.as_str(),
                 scopes: req.scope.iter().map(describe_scope).collect(),
                 csrf: csrf::session_token(&state.config().csrf_key, &who),
-                request: params::encode(&pairs),
+                consent: ticket.handle(),
                 redirect_host: host_of(&req.redirect_uri),
             };
             render(StatusCode::OK, &page, &[])
@@ -156,12 +157,13 @@ fn host_of(uri: &str) -> String {
     rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
 }
 
-/// Form of `POST /oauth2/consent`.
+/// Form of `POST /oauth2/consent`: the answer and the handle of the consent screen (the
+/// request itself stays on the server).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentForm {
     csrf_token: String,
-    request: String,
+    consent: String,
     decision: String,
 }
 
@@ -172,27 +174,23 @@ pub async fn consent(
     headers: HeaderMap,
     PageForm(form): PageForm<ConsentForm>,
 ) -> Response {
-    let provider = state.provider();
     let who = match current_session(&state, &headers, &ctx).await {
         Ok(Some(w)) => w,
-        Ok(None) => return see_other(&format!("/login?return_to={}", urlencode(&format!("{}?{}", paths::AUTHORIZE, form.request))), &[]),
+        Ok(None) => return PageError::Forbidden("You are no longer signed in. Go back to the application and try again.").into_response(),
         Err(e) => return e.into_response(),
     };
     if !csrf::verify_session(&state.config().csrf_key, &who, &form.csrf_token) {
         return PageError::Forbidden("This form has expired. Go back to the application and try again.").into_response();
     }
-    let pairs = params::pairs(form.request.as_bytes());
-    let req = match validated(&state, &pairs).await {
-        Ok(r) => r,
-        Err(page) => return page,
-    };
     let approved = match form.decision.as_str() {
         "allow" => true,
         "deny" => false,
         _ => return PageError::BadRequest("Choose Allow or Deny.").into_response(),
     };
-    match provider.consent(&req, &who, approved).await {
-        Ok(resp) => deliver(&resp),
-        Err(e) => deliver(&provider.error_response(&req, &e)),
+    match state.provider().give_consent(&form.consent, &who, approved).await {
+        Ok(ConsentOutcome::Respond(resp)) => deliver(&resp),
+        Ok(ConsentOutcome::Reauthorize(pairs)) => see_other(&format!("{}?{}", paths::AUTHORIZE, params::encode(&pairs)), &[]),
+        Ok(ConsentOutcome::Refused(msg)) => error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg),
+        Err(e) => PageError::Internal(e.to_string()).into_response(),
     }
 }

@@ -33,16 +33,21 @@ pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Respon
     tracing::info!(client_id = %client.id, last_event_id = ?last, "revocation feed subscriber connected");
     let events = stream::unfold((provider, client, last), |(provider, client, mut last)| async move {
         loop {
+            // Only events about the subscriber's own grants are sent (see
+            // `tessera_core::oauth::visibility`); the cursor passes the others by.
             match provider.security_events(&client, last, 100).await {
-                Ok(batch) if !batch.is_empty() => {
-                    if let Some((seq, _)) = batch.last() {
-                        last = Some(*seq);
+                Ok(batch) => {
+                    let read_more = batch.cursor != last;
+                    last = batch.cursor;
+                    if !batch.events.is_empty() {
+                        let out: Vec<Result<Event, Infallible>> =
+                            batch.events.into_iter().map(|(seq, set)| Ok(Event::default().id(seq.to_string()).event("set").data(set))).collect();
+                        return Some((stream::iter(out), (provider, client, last)));
                     }
-                    let out: Vec<Result<Event, Infallible>> =
-                        batch.into_iter().map(|(seq, set)| Ok(Event::default().id(seq.to_string()).event("set").data(set))).collect();
-                    return Some((stream::iter(out), (provider, client, last)));
+                    if read_more {
+                        continue;
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "revocation feed could not read the event log"),
             }
             tokio::time::sleep(POLL).await;

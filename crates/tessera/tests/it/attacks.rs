@@ -378,7 +378,7 @@ struct World {
     mallory: String,
 }
 
-async fn register_rp(app: &TestApp, alg: &str) -> Rp {
+async fn register_rp(app: &TestApp, alg: &str, introspection: bool) -> Rp {
     let (client, secret) = app
         .provider
         .register_client(ClientRegistration {
@@ -387,6 +387,7 @@ async fn register_rp(app: &TestApp, alg: &str) -> Rp {
             post_logout_redirect_uris: vec![LOGOUT_URI.into()],
             skip_consent: true,
             id_token_signed_response_alg: Some(alg.into()),
+            introspection,
             ..ClientRegistration::default()
         })
         .await
@@ -427,9 +428,11 @@ async fn sign_in(app: &TestApp) -> String {
 
 async fn world() -> World {
     let app = spawn_app_with_env(Backend::Sqlite, &[("TESSERA_SIGNUP__ENABLED", "true"), ("TESSERA_ADMIN__API_KEY", ADMIN_KEY)]).await;
-    let rp = register_rp(&app, "EdDSA").await;
-    let rp_es = register_rp(&app, "ES256").await;
-    let rp_rs = register_rp(&app, "RS256").await;
+    // The first RP may introspect every token (as a trusted resource server would), so
+    // forgeries naming the other RPs are judged on their signatures, not on whose they are.
+    let rp = register_rp(&app, "EdDSA", true).await;
+    let rp_es = register_rp(&app, "ES256", false).await;
+    let rp_rs = register_rp(&app, "RS256", false).await;
     let pkj_keys = Keys::generate("client");
     let pkj = register_pkj(&app, &pkj_keys).await;
     let pkj2 = register_pkj(&app, &Keys::generate("other-client")).await;

@@ -322,19 +322,19 @@ async fn oauth_forms_refuse_a_missing_or_foreign_csrf_token(backend: Backend) {
     let consent = a.get(&path).await;
     assert_eq!(consent.status, StatusCode::OK, "consent page: {}", consent.body);
     let mine = field_value(&consent.body, "csrf_token").unwrap();
-    let request = unescape(&field_value(&consent.body, "request").unwrap());
+    let handle = field_value(&consent.body, "consent").unwrap();
     let theirs = field_value(&b.get(&path).await.body, "csrf_token").unwrap();
     let anon = field_value(&Browser::new(&app).get("/login").await.body, "csrf_token").unwrap();
 
     let mut cases = bad_tokens(&theirs);
     cases.push(("pre-sign-in", Some(anon)));
     for (what, token) in &cases {
-        let r = a.post("/oauth2/consent", &with_token(token, &[("request", &request), ("decision", "allow")])).await;
+        let r = a.post("/oauth2/consent", &with_token(token, &[("consent", &handle), ("decision", "allow")])).await;
         assert_refused(&r, &format!("POST /oauth2/consent, {what} token"), token.is_none());
     }
     // Consent was not recorded: the next authorization still asks.
     assert_eq!(a.get(&path).await.status, StatusCode::OK);
-    let r = a.post("/oauth2/consent", &[("csrf_token", &mine), ("request", &request), ("decision", "allow")]).await;
+    let r = a.post("/oauth2/consent", &[("csrf_token", &mine), ("consent", &handle), ("decision", "allow")]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert!(r.location().unwrap().starts_with(&format!("{REDIRECT_URI}?code=")) || r.location().unwrap().contains("code="));
 

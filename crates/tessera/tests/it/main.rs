@@ -42,3 +42,5 @@ mod forms;
 mod mfa;
 mod admin_access;
 mod grant_lifecycle;
+mod consent;
+mod cross_client;
