@@ -31,6 +31,7 @@ pub fn cores() -> usize {
 
 /// Opens and migrates the database the configuration names.
 pub async fn open_store(config: &Config, clock: &SharedClock) -> anyhow::Result<Arc<SqlStore>> {
+    crate::files::prepare(config)?;
     let mut opts = ConnectOptions::default();
     if let Some(n) = config.max_connections {
         opts.max_connections = n;
@@ -72,6 +73,7 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
     pc.id_token_ttl = time::Duration::try_from(config.id_token_ttl)?;
     pc.refresh_token_ttl = time::Duration::try_from(config.refresh_token_ttl)?;
     pc.resources = config.resources.clone();
+    pc.allow_private_backchannel = config.allow_private_backchannel;
     let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc);
     let mut accounts = accounts(config, store.clone(), clock, issuer, &master_key)?.with_observer(Arc::new(provider.clone()));
     if let Some(policy) = config.throttle {

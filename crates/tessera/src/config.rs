@@ -92,6 +92,9 @@ pub struct OAuthSettings {
     /// API resource identifiers tokens may be issued for (RFC 8707 `resource`).
     #[serde(deserialize_with = "string_list")]
     pub resources: Vec<String>,
+    /// Let back-channel logout URIs reach private, loopback and link-local addresses
+    /// (default false; for development and tests).
+    pub allow_private_backchannel: Option<bool>,
 }
 
 /// `[server]`.
@@ -341,6 +344,8 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// Registered API resources.
     pub resources: Vec<String>,
+    /// Back-channel logout may reach private, loopback and link-local addresses.
+    pub allow_private_backchannel: bool,
     /// Admin API key, if configured.
     pub admin_api_key: Option<String>,
     /// Sign-in throttling, if enabled.
@@ -428,6 +433,7 @@ impl Config {
             id_token_ttl: dur(s.oauth.id_token_ttl, 300),
             refresh_token_ttl: dur(s.oauth.refresh_token_ttl, 30 * 86_400),
             resources: s.oauth.resources,
+            allow_private_backchannel: s.oauth.allow_private_backchannel.unwrap_or(false),
             throttle: if s.throttle.enabled.unwrap_or(true) {
                 let d = tessera_core::throttle::ThrottlePolicy::default();
                 let to_time = |x: Option<DurationSetting>, default: time::Duration| {

@@ -8,5 +8,6 @@ pub mod keys;
 pub mod model;
 pub mod provider;
 pub mod scope;
+pub mod target;
 
 pub use error::OAuthError;

@@ -41,6 +41,9 @@ pub struct ProviderConfig {
     pub code_ttl: Duration,
     /// API resources (RFC 8707 `resource` values) tokens may be issued for.
     pub resources: Vec<String>,
+    /// Whether back-channel logout URIs may point at private, loopback or link-local
+    /// addresses (development and tests only; see [`super::target`]).
+    pub allow_private_backchannel: bool,
 }
 
 impl ProviderConfig {
@@ -53,6 +56,7 @@ impl ProviderConfig {
             refresh_token_ttl: Duration::days(30),
             code_ttl: Duration::seconds(60),
             resources: Vec::new(),
+            allow_private_backchannel: false,
         }
     }
     /// `<issuer><path>`.
@@ -473,6 +477,9 @@ impl Provider {
 
     /// Registers a client; returns it and its secret (shown once).
     pub async fn register_client(&self, reg: ClientRegistration) -> Result<(Client, Option<String>), crate::CoreError> {
+        if let Some(uri) = &reg.backchannel_logout_uri {
+            super::target::check_backchannel_uri(uri, self.inner.config.allow_private_backchannel)?;
+        }
         let new = reg.validate(self.now())?;
         self.inner.store.create_client(&new.client).await?;
         self.inner.clients.forget(new.client.id.as_str());

@@ -40,3 +40,6 @@ mod fuzz;
 mod throttle;
 mod forms;
 mod mfa;
+mod hygiene;
+mod file_modes;
+mod backchannel_targets;
