@@ -53,7 +53,7 @@ test('back-channel logout: signing out sends a signed logout token to the regist
       { basic: [rp.client_id, rp.client_secret] });
     assert.equal(r.status, 400);
     assert.equal(r.json.error, 'invalid_grant');
-  }, { env: CHEAP });
+  }, { env: { ...CHEAP, TESSERA_OAUTH__ALLOW_PRIVATE_BACKCHANNEL: 'true' } });
 });
 
 test('admin API: authentication, users, clients, sessions, OpenAPI document', async (t) => {

@@ -523,14 +523,20 @@ impl Accounts {
         self.start_session(user, vec!["pwd".into()], ctx).await
     }
 
-    /// Signs up a new user with a password and signs them in.
-    pub async fn sign_up(&self, input: CreateUser, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
-        let user = self.create_user(CreateUser { roles: vec![], ..input }, ctx).await?;
-        let started = self.start_session(user, vec!["pwd".into()], ctx).await?;
-        self.audit
-            .record(AuditKind::LoginSucceeded, Some(started.user.id), ctx, json!({"session": started.session.handle, "via": "sign_up"}))
-            .await;
-        Ok(started)
+    /// Signs up a new user with a password. The person is not signed in: a taken username
+    /// or e-mail address gets the same `Ok(())` after the same hashing work as a fresh
+    /// account (the password is checked and hashed before the insert that finds the
+    /// conflict), so sign-up cannot tell which accounts exist. Invalid input is an error.
+    pub async fn sign_up(&self, input: CreateUser, ctx: &RequestContext) -> Result<(), CoreError> {
+        let username = input.username.chars().take(64).collect::<String>();
+        match self.create_user(CreateUser { roles: vec![], ..input }, ctx).await {
+            Ok(_) => Ok(()),
+            Err(CoreError::Conflict(what)) => {
+                self.audit.record(AuditKind::SignupDuplicate, None, ctx, json!({"username": username, "taken": what})).await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads the audit log.

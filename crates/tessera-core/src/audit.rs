@@ -39,6 +39,8 @@ pub enum AuditKind {
     PasswordRehashed,
     /// The first administrator was created through the setup link.
     SetupCompleted,
+    /// A sign-up named a username or e-mail address that is taken (answered like a success).
+    SignupDuplicate,
     /// A password was right and a second factor was asked for (or a step-up began).
     MfaRequired,
     /// A second factor was proved.
@@ -78,6 +80,7 @@ impl AuditKind {
             AuditKind::PasswordChanged => "password_changed",
             AuditKind::PasswordRehashed => "password_rehashed",
             AuditKind::SetupCompleted => "setup_completed",
+            AuditKind::SignupDuplicate => "signup_duplicate",
             AuditKind::MfaRequired => "mfa_required",
             AuditKind::MfaSucceeded => "mfa_succeeded",
             AuditKind::MfaFailed => "mfa_failed",

@@ -30,6 +30,7 @@
 //! because it uses the same blocklist. It knows fewer patterns than zxcvbn (no dictionaries of
 //! names or English words beyond what the blocklist holds, no dates other than years).
 
+use crate::password_patterns::is_trivial_pattern;
 use crate::secret::Password;
 use crate::user::{canonical, nfkc};
 use async_trait::async_trait;
@@ -245,7 +246,8 @@ pub enum PolicyViolation {
     Common,
     /// Mostly the username, the e-mail address or the service's name.
     ContextSpecific,
-    /// One character repeated, a short unit repeated, or a plain sequence ("abcdef…").
+    /// A repetition, a sequence or a keyboard walk, at any length (see
+    /// [`crate::password_patterns`]).
     Repetitive,
     /// Reported by the breach range check.
     Breached,
@@ -267,7 +269,7 @@ impl PolicyViolation {
                     .into()
             }
             Self::Repetitive => {
-                "Choose a password that is not a repeated character, a repeated pattern or a simple sequence.".into()
+                "Choose a password that is not a repeated character or pattern, a simple sequence or a keyboard pattern.".into()
             }
             Self::Breached => "This password has appeared in a data breach, so attackers will try it. \
                                Choose another."
@@ -343,7 +345,7 @@ impl PasswordPolicy {
         if is_context_specific(&normalised, words) {
             return Err(PolicyViolation::ContextSpecific);
         }
-        if is_repetitive(&normalised) {
+        if is_trivial_pattern(&normalised) {
             return Err(PolicyViolation::Repetitive);
         }
         Ok(())
@@ -404,19 +406,6 @@ fn is_context_specific<'a>(normalised: &str, words: impl Iterator<Item = &'a str
             f.contains(term.as_str()) && f.replace(term.as_str(), "").chars().filter(|c| !is_decoration(*c)).count() < t
         })
     })
-}
-
-/// One character repeated, a unit of up to 4 characters repeated, or one ascending or
-/// descending run of consecutive characters ("abcdefgh", "987654321").
-fn is_repetitive(normalised: &str) -> bool {
-    let c: Vec<char> = normalised.chars().collect();
-    let n = c.len();
-    if n < 2 {
-        return n == 1;
-    }
-    let periodic = (1..=4).any(|p| n >= 2 * p && c.iter().zip(c.iter().skip(p)).all(|(a, b)| a == b));
-    let step = |d: i64| c.windows(2).all(|w| matches!(w, [a, b] if i64::from(u32::from(*b)) - i64::from(u32::from(*a)) == d));
-    periodic || step(1) || step(-1)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -633,7 +622,9 @@ pub fn strength(password: &str) -> Strength {
 
     let normalised: String = low.iter().collect::<String>().trim().to_owned();
     let whole_common = !normalised.is_empty() && is_blocklisted(&normalised);
-    if whole_common {
+    // What the policy refuses as a pattern scores 0 here too.
+    let whole_pattern = !whole_common && is_trivial_pattern(&normalised);
+    if whole_common || whole_pattern {
         bits = bits.min(DICT_BITS.min(9.0));
     }
     let score: u8 = match bits {
@@ -647,6 +638,8 @@ pub fn strength(password: &str) -> Strength {
     let mut feedback: Vec<String> = Vec::new();
     if whole_common {
         feedback.push("This is one of the most common passwords.".into());
+    } else if whole_pattern {
+        feedback.push("Sequences, repeats and keyboard patterns are easy to guess, however long.".into());
     }
     if score < 4 {
         for p in patterns.iter().filter(|_| !whole_common) {
@@ -916,7 +909,8 @@ mod tests {
     #[test]
     fn repetitive_and_sequential_passwords_are_refused() {
         let policy = PasswordPolicy { blocklist: false, ..PasswordPolicy::default() };
-        for pw in ["aaaaaaaaaaaaaaaa", "abababababababab", "abcdefghijklmnop", "zyxwvutsrqponmlk", "xyz1xyz1xyz1xyz1"] {
+        for pw in ["aaaaaaaaaaaaaaaa", "abababababababab", "abcdefghijklmnop", "zyxwvutsrqponmlk", "xyz1xyz1xyz1xyz1",
+            "123456789012345", "qwertyuiopasdfgh", "1qaz2wsx3edc4rfv", "abcabcabcabcabc", "aaaaaaaaaaaaaaa"] {
             assert_eq!(policy.check(pw, false, &[]), Err(PolicyViolation::Repetitive), "{pw}");
         }
     }
@@ -930,6 +924,8 @@ mod tests {
         assert_eq!(score("qwertyuiop"), 0);
         assert_eq!(score("aaaaaaaaaaaaaaaaaaaa"), 0);
         assert_eq!(score("abcdefghijklmnop"), 0);
+        assert_eq!(score("1qaz2wsx3edc4rfv"), 0);
+        assert_eq!(score("123456789012345"), 0);
         assert!(score("12345678901234567890") <= 1);
         assert!(score("p@ssw0rd") <= 1);
         assert!(score("Tr0ub4dor&3") >= 2);

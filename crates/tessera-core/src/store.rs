@@ -124,9 +124,10 @@ pub trait Store: MfaStore + crate::oauth::grant_policy::LifecycleStore + Send + 
     // ---- first-administrator setup ----
     /// Replaces any setup token by this one.
     async fn replace_setup_token(&self, hash: &TokenHash, expires_at: OffsetDateTime) -> Result<(), StoreError>;
-    /// Uses up a setup token: true exactly once, and only before it expires.
+    /// Uses up a setup token: true exactly once, only before it expires, and only while no
+    /// enabled user holds the administrator role (checked in the same statement).
     async fn consume_setup_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
-    /// Whether a setup token is valid (without using it).
+    /// Whether a setup token is valid (without using it): unexpired, and no administrator yet.
     async fn setup_token_valid(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     // ---- brute-force throttling ----

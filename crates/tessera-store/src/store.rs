@@ -9,7 +9,7 @@ use tessera_core::ids::{SessionHandle, UserId};
 use tessera_core::secret::TokenHash;
 use tessera_core::session::{NewSession, Session};
 use tessera_core::store::{AuditQuery, FailureCounter, Store, StoreError, UserCredentials};
-use tessera_core::user::{NewUser, User, UserUpdate};
+use tessera_core::user::{NewUser, ROLE_ADMIN, User, UserUpdate};
 use time::OffsetDateTime;
 
 /// SQLite or PostgreSQL storage.
@@ -56,6 +56,13 @@ impl SqlStore {
             Pools::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// SQL condition: no enabled user holds the role bound as `$3` (as `% role %`).
+macro_rules! no_admin {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM users WHERE disabled = FALSE AND (' ' || roles || ' ') LIKE $3)"
+    };
 }
 
 fn roles_text(roles: &[String]) -> String {
@@ -432,9 +439,11 @@ impl Store for SqlStore {
 
     async fn consume_setup_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError> {
         let n = on_db!(self, write, |pool| {
-            sqlx::query("DELETE FROM setup_tokens WHERE hash = $1 AND expires_at > $2")
+            // The link works only while no (enabled) administrator exists, however one was made.
+            sqlx::query(concat!("DELETE FROM setup_tokens WHERE hash = $1 AND expires_at > $2 AND ", no_admin!()))
                 .bind(hash.as_bytes().as_slice())
                 .bind(now.unix_timestamp())
+                .bind(format!("% {ROLE_ADMIN} %"))
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected())
@@ -445,9 +454,10 @@ impl Store for SqlStore {
 
     async fn setup_token_valid(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError> {
         let found: Option<i64> = on_db!(self, read, |pool| {
-            sqlx::query_scalar("SELECT expires_at FROM setup_tokens WHERE hash = $1 AND expires_at > $2")
+            sqlx::query_scalar(concat!("SELECT expires_at FROM setup_tokens WHERE hash = $1 AND expires_at > $2 AND ", no_admin!()))
                 .bind(hash.as_bytes().as_slice())
                 .bind(now.unix_timestamp())
+                .bind(format!("% {ROLE_ADMIN} %"))
                 .fetch_optional(pool)
                 .await
                 .map_err(db)

@@ -31,6 +31,7 @@ pub fn cores() -> usize {
 
 /// Opens and migrates the database the configuration names.
 pub async fn open_store(config: &Config, clock: &SharedClock) -> anyhow::Result<Arc<SqlStore>> {
+    crate::files::prepare(config)?;
     let mut opts = ConnectOptions::default();
     if let Some(n) = config.max_connections {
         opts.max_connections = n;
@@ -74,6 +75,7 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
     pc.resources = config.resources.clone();
     pc.grants.max_lifetime = time::Duration::try_from(config.grant_max_lifetime)?;
     pc.grants.sessions = session_policy(config)?;
+    pc.allow_private_backchannel = config.allow_private_backchannel;
     let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc);
     let mut accounts = accounts(config, store.clone(), clock, issuer, &master_key)?.with_observer(Arc::new(provider.clone()));
     if let Some(policy) = config.throttle {

@@ -95,6 +95,9 @@ pub struct OAuthSettings {
     /// API resource identifiers tokens may be issued for (RFC 8707 `resource`).
     #[serde(deserialize_with = "string_list")]
     pub resources: Vec<String>,
+    /// Let back-channel logout URIs reach private, loopback and link-local addresses
+    /// (default false; for development and tests).
+    pub allow_private_backchannel: Option<bool>,
 }
 
 /// `[server]`.
@@ -347,6 +350,8 @@ pub struct Config {
     pub grant_max_lifetime: Duration,
     /// Registered API resources.
     pub resources: Vec<String>,
+    /// Back-channel logout may reach private, loopback and link-local addresses.
+    pub allow_private_backchannel: bool,
     /// Admin API key, if configured.
     pub admin_api_key: Option<String>,
     /// Sign-in throttling, if enabled.
@@ -438,6 +443,7 @@ impl Config {
                 d => d,
             },
             resources: s.oauth.resources,
+            allow_private_backchannel: s.oauth.allow_private_backchannel.unwrap_or(false),
             throttle: if s.throttle.enabled.unwrap_or(true) {
                 let d = tessera_core::throttle::ThrottlePolicy::default();
                 let to_time = |x: Option<DurationSetting>, default: time::Duration| {

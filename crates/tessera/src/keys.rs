@@ -20,7 +20,7 @@ pub fn load_or_create(configured: Option<[u8; 32]>, data_dir: &Path) -> anyhow::
             <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("{} does not hold 32 bytes", path.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+            crate::files::private_dir(data_dir)?;
             let mut key = [0u8; 32];
             tessera_core::secret::fill_random(&mut key)?;
             write_private(&path, &format!("{}\n", STANDARD.encode(key)))?;

@@ -2,8 +2,10 @@
 //! [`app::Application`], and the CLI commands. `main.rs` only parses arguments and calls in.
 
 pub mod app;
+pub mod backchannel;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod files;
 pub mod jobs;
 pub mod keys;

@@ -13,5 +13,6 @@ pub mod model;
 pub mod provider;
 pub mod scope;
 pub mod visibility;
+pub mod target;
 
 pub use error::OAuthError;

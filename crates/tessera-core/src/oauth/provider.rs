@@ -46,6 +46,9 @@ pub struct ProviderConfig {
     pub resources: Vec<String>,
     /// Absolute grant lifetime and the session timeouts grants end with.
     pub grants: GrantPolicy,
+    /// Whether back-channel logout URIs may point at private, loopback or link-local
+    /// addresses (development and tests only; see [`super::target`]).
+    pub allow_private_backchannel: bool,
 }
 
 impl ProviderConfig {
@@ -59,6 +62,7 @@ impl ProviderConfig {
             code_ttl: Duration::seconds(60),
             resources: Vec::new(),
             grants: GrantPolicy::default(),
+            allow_private_backchannel: false,
         }
     }
     /// `<issuer><path>`.
@@ -497,6 +501,9 @@ impl Provider {
 
     /// Registers a client; returns it and its secret (shown once).
     pub async fn register_client(&self, reg: ClientRegistration) -> Result<(Client, Option<String>), crate::CoreError> {
+        if let Some(uri) = &reg.backchannel_logout_uri {
+            super::target::check_backchannel_uri(uri, self.inner.config.allow_private_backchannel)?;
+        }
         let new = reg.validate(self.now())?;
         if let Some(r) = new.client.resource.as_ref().filter(|r| !self.inner.config.resources.contains(r)) {
             return Err(crate::CoreError::Invalid(format!("resource {r:?} is not one of the configured resources")));

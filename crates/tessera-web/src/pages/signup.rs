@@ -1,10 +1,10 @@
 //! Self-service sign-up (when enabled) and the shared "create an account" form.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, SESSION_COOKIE, safe_return_to, set_cookie, urlencode};
+use crate::context::{Client, PageForm, safe_return_to, set_cookie, urlencode};
 use crate::csrf::{self, CSRF_COOKIE};
 use crate::error::PageError;
-use crate::pages::{render, see_other};
+use crate::pages::render;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -124,9 +124,14 @@ pub struct SignupForm {
     password: String,
 }
 
-/// The message shown when a username or e-mail is taken. It does not say which, nor
-/// whether the account exists: sign-up must not enumerate accounts.
-pub const SIGNUP_TAKEN: &str = "An account could not be created with these details. If you already have one, sign in instead.";
+/// The answer to a sign-up, whether the account was created or its username or e-mail
+/// address was taken: the same status, body and (no) cookies, so sign-up cannot enumerate
+/// accounts. Nobody is signed in by signing up.
+#[derive(Template)]
+#[template(path = "signup_done.html")]
+struct SignupDone {
+    return_to_query: String,
+}
 
 /// `POST /signup`.
 pub async fn submit(
@@ -152,14 +157,8 @@ pub async fn submit(
         roles: vec![],
     };
     match state.accounts().sign_up(input, &ctx).await {
-        Ok(started) => {
-            let c = set_cookie(SESSION_COOKIE, started.token.expose(), state.config().is_https(), None);
-            Ok(see_other(&return_to, &[c]))
-        }
+        Ok(()) => Ok(render(StatusCode::OK, &SignupDone { return_to_query: urlencode(&return_to) }, &[])),
         Err(CoreError::Invalid(msg)) => form_page(&state, &headers, StatusCode::BAD_REQUEST, None, &return_to, typed, Some(&msg)),
-        Err(CoreError::Conflict(_)) => {
-            form_page(&state, &headers, StatusCode::BAD_REQUEST, None, &return_to, typed, Some(SIGNUP_TAKEN))
-        }
         Err(e) => Err(e.into()),
     }
 }

@@ -1240,8 +1240,12 @@ async fn return_to_never_leaves_the_server_at_signup() {
             ("password", "an unusual passphrase 7391 for sign-up"),
         ];
         let a = Answer::of(c.post(w.app.url("/signup")).form(&form).send().await.unwrap()).await;
-        assert_eq!(a.status, StatusCode::SEE_OTHER, "{attack:?}: {}", a.body);
-        assert_local(&w.app.base, &location_of(&a).unwrap(), &format!("sign-up with return_to {attack:?}"));
+        // Sign-up signs nobody in: it answers with a link to sign in, carrying return_to on.
+        assert_eq!(a.status, StatusCode::OK, "{attack:?}: {}", a.body);
+        let link = unescape_html(a.body.split("href=\"").find(|h| h.starts_with("/login?")).unwrap().split('"').next().unwrap());
+        assert_local(&w.app.base, &link, &format!("sign-up's sign-in link for {attack:?}"));
+        let onward = query_of(&w.app.url(&link));
+        assert_local(&w.app.base, param(&onward, "return_to").unwrap(), &format!("sign-up with return_to {attack:?}"));
     }
 }
 

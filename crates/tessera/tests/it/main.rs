@@ -44,3 +44,6 @@ mod admin_access;
 mod grant_lifecycle;
 mod consent;
 mod cross_client;
+mod hygiene;
+mod file_modes;
+mod backchannel_targets;
