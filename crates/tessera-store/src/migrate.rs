@@ -43,6 +43,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_mfa.sql"),
         postgres: include_str!("../migrations/postgres/0005_mfa.sql"),
     },
+    Migration {
+        version: 8,
+        name: "attempt_reservations",
+        sqlite: include_str!("../migrations/sqlite/0008_attempt_reservations.sql"),
+        postgres: include_str!("../migrations/postgres/0008_attempt_reservations.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (
