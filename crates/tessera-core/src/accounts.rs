@@ -14,7 +14,7 @@ use crate::password::{PasswordHasher, Verification, is_supported_hash};
 use crate::secret::{Password, SecretToken, TokenHash};
 use crate::session::{NewSession, RequestContext, Session, SessionPolicy};
 use crate::store::{AuditQuery, Store, StoreError};
-use crate::throttle::{PowAnswer, Throttle, Throttled};
+use crate::throttle::{PowAnswer, Throttle};
 use crate::user::{DisplayName, Email, NewUser, ROLE_ADMIN, User, UserUpdate, Username, canonical};
 use serde_json::json;
 use std::sync::Arc;
@@ -246,16 +246,9 @@ impl Accounts {
     ) -> Result<LoginOutcome, CoreError> {
         let login = login.trim();
         let canonical_login = canonical(login);
-        if let Some(t) = &self.throttle {
-            if let Some(throttled) = t.check(&canonical_login, ctx.ip, pow, self.clock.now()).await? {
-                let detail = json!({"login": login.chars().take(64).collect::<String>(), "reason": match &throttled {
-                    Throttled::Delayed { .. } => "ip_delayed",
-                    Throttled::ChallengeRequired { .. } => "challenge_required",
-                }});
-                self.audit.record(AuditKind::LoginThrottled, None, ctx, detail).await;
-                return Err(CoreError::Throttled(throttled));
-            }
-        }
+        // The attempt is reserved before anything is looked up or hashed, so a burst of
+        // concurrent guesses cannot all be checked before the first failure counts.
+        let reservation = self.reserve_attempt(&canonical_login, pow, ctx, json!({"login": login.chars().take(64).collect::<String>()}), None).await?;
         let lookup = if login.is_empty() || login.len() > 320 { None } else {
             self.store.find_user_credentials_by_login(&canonical_login).await?
         };
@@ -268,11 +261,8 @@ impl Accounts {
         };
         let failed = |reason: &'static str, user_id: Option<UserId>| {
             let detail = json!({"login": login.chars().take(64).collect::<String>(), "reason": reason});
-            let canonical_login = canonical_login.clone();
+            // The reservation stays: it counts as the failure.
             async move {
-                if let Some(t) = &self.throttle {
-                    t.failed(&canonical_login, ctx.ip, self.clock.now()).await?;
-                }
                 self.audit.record(AuditKind::LoginFailed, user_id, ctx, detail).await;
                 Err(CoreError::InvalidCredentials)
             }
@@ -294,13 +284,15 @@ impl Accounts {
         let factors = self.store.find_factor_summary(creds.user.id).await?;
         if factors.has_second_factor() {
             // The failure counters are cleared only once the second factor is proved, so a
-            // known password does not buy unlimited guesses at the second factor.
+            // known password does not buy unlimited guesses at the second factor (each code
+            // is reserved on its own); this attempt is given back.
+            if let (Some(t), Some(r)) = (&self.throttle, reservation) {
+                t.release(r).await?;
+            }
             let needed = self.begin_pending(&creds.user, amr, AuthLevel::MultiFactor, upgrade, factors, ctx).await?;
             return Ok(LoginOutcome::SecondFactor(needed));
         }
-        if let Some(t) = &self.throttle {
-            t.succeeded(&canonical_login).await?;
-        }
+        self.attempt_succeeded(reservation).await?;
         let started = self.finish_sign_in(creds.user, amr, upgrade.as_ref(), ctx).await?;
         self.audit
             .record(AuditKind::LoginSucceeded, Some(started.user.id), ctx, json!({"session": started.session.handle, "amr": started.session.amr}))
@@ -411,10 +403,15 @@ impl Accounts {
     ) -> Result<u64, CoreError> {
         self.require_recent(who)?;
         let stored = self.store.find_password_hash(who.user.id).await?;
-        if stored.is_some()
-            && let Verification::Mismatch = self.hasher.verify(current, stored.as_deref()).await? {
+        if stored.is_some() {
+            // A password check like sign-in's: reserved first, so a session holder cannot
+            // guess the current password faster than the sign-in form allows.
+            let reservation = self.reserve_attempt(&who.user.username.canonical(), None, ctx, json!({"step": "password_change"}), Some(who.user.id)).await?;
+            if let Verification::Mismatch = self.hasher.verify(current, stored.as_deref()).await? {
                 return Err(CoreError::Invalid("The current password is not right.".into()));
             }
+            self.attempt_succeeded(reservation).await?;
+        }
         let email = who.user.email.as_ref().map_or("", |e| e.as_str());
         self.rules.check(new.expose(), false, &[who.user.username.as_str(), email])?;
         let hash = self.hasher.hash(new).await?;

@@ -37,13 +37,35 @@ pub struct UserCredentials {
     pub password_hash: Option<String>,
 }
 
-/// Failed sign-ins counted under one key.
+/// How many sign-in attempts one key (an account, a client IP) admits: `free` in the window,
+/// then one each time the delay since the last admitted attempt has passed (the delay starts
+/// at `first_delay` and doubles with every further admitted attempt, up to `max_delay`).
 #[derive(Debug, Clone, Copy)]
-pub struct FailureCounter {
-    /// Failures in the current window.
-    pub failures: i64,
-    /// The latest failure.
-    pub last_failure_at: OffsetDateTime,
+pub struct AttemptRule {
+    /// Counters whose window started before this start again.
+    pub window_start: OffsetDateTime,
+    /// Attempts admitted in a window before delays apply.
+    pub free: i64,
+    /// The first delay once `free` attempts were admitted.
+    pub first_delay: time::Duration,
+    /// The longest delay.
+    pub max_delay: time::Duration,
+    /// The attempt carries a solved proof of work: it is admitted when the pace allows,
+    /// even while refused attempts without one keep pushing `blocked_until` out.
+    pub proof: bool,
+}
+
+/// The outcome of reserving one attempt, and the key's counter after it.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptReservation {
+    /// Whether the attempt may go ahead (it then counts as a failure until released).
+    pub admitted: bool,
+    /// Attempts admitted in the current window.
+    pub attempts: i64,
+    /// When the latest admitted attempt was made.
+    pub last_attempt_at: OffsetDateTime,
+    /// Until when attempts without a proof of work are refused.
+    pub blocked_until: OffsetDateTime,
 }
 
 /// A query over the audit log.
@@ -131,11 +153,12 @@ pub trait Store: MfaStore + crate::oauth::grant_policy::LifecycleStore + Send + 
     async fn setup_token_valid(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     // ---- brute-force throttling ----
-    /// A failure counter, if it has failures since `since`.
-    async fn find_failure_counter(&self, key: &str, since: OffsetDateTime) -> Result<Option<FailureCounter>, StoreError>;
-    /// Adds one failure to each key (a counter whose window started before `window_start`
-    /// starts again at one).
-    async fn record_failures(&self, keys: &[String], now: OffsetDateTime, window_start: OffsetDateTime) -> Result<(), StoreError>;
+    /// Reserves one sign-in attempt on `key` under `rule`, in one conditional upsert: of any
+    /// number of concurrent attempts, only as many as the rule allows are admitted. An
+    /// admitted attempt counts as a failure until [`Store::release_attempt`] gives it back.
+    async fn reserve_attempt(&self, key: &str, rule: &AttemptRule, now: OffsetDateTime) -> Result<AttemptReservation, StoreError>;
+    /// Gives back one admitted attempt (it succeeded, or was not made after all).
+    async fn release_attempt(&self, key: &str) -> Result<(), StoreError>;
     /// Clears a counter.
     async fn clear_failure_counter(&self, key: &str) -> Result<(), StoreError>;
     /// Records a single-use value until `expires_at`; false if it was recorded before.

@@ -1,11 +1,20 @@
-//! Brute-force defences for sign-in: failure counters per account and per client IP kept in
-//! the database (so every node agrees), growing delays answered with `429 Retry-After`, and a
-//! proof-of-work challenge for an account under attack. Nothing locks an account for good:
-//! a real user solves a puzzle of about a second and signs in.
+//! Brute-force defences for sign-in: every attempt at a password or a second-factor code is
+//! *reserved* before it is checked, per account and per client IP, by one conditional upsert
+//! per key in the database (so every node agrees, and concurrent attempts cannot all pass a
+//! check made before any of them counts). A key admits `threshold` attempts in its window,
+//! then one each time a growing delay has passed (`429 Retry-After` meanwhile). An admitted
+//! attempt counts as a failure unless it succeeds. For an account under attack, attempts
+//! without a solved proof-of-work puzzle are refused, and each refusal pushes their door
+//! further out; a solved puzzle admits one attempt at the pace the limit allows, never more.
+//! Nothing locks an account for good: a client that waits what `Retry-After` says, or solves
+//! the puzzle, gets its attempt checked.
 
 use crate::CoreError;
+use crate::audit::AuditKind;
+use crate::ids::UserId;
+use crate::session::RequestContext;
 use crate::secret::constant_time_eq;
-use crate::store::Store;
+use crate::store::{AttemptReservation, AttemptRule, Store};
 use aws_lc_rs::{digest, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -193,65 +202,130 @@ impl Throttle {
         Ok(self.store.record_once(&format!("pow:{mac}"), until).await?)
     }
 
-    /// Decides whether a sign-in attempt for `canonical_login` from `ip` may go ahead.
-    pub async fn check(&self, canonical_login: &str, ip: Option<IpAddr>, answer: Option<&PowAnswer>, now: OffsetDateTime) -> Result<Option<Throttled>, CoreError> {
-        let since = now - self.policy.window;
-        if let Some(ip) = ip {
-            if let Some(c) = self.store.find_failure_counter(&ip_key(ip), since).await? {
-                let wait = delay_after(c.failures, self.policy.ip_threshold, self.policy.max_delay);
-                let until = c.last_failure_at + wait;
-                if wait > Duration::ZERO && until > now {
-                    // A refused attempt counts too: the delay grows while the client keeps
-                    // trying and lapses once it waits the Retry-After it was given.
-                    let key = ip_key(ip);
-                    self.store.record_failures(std::slice::from_ref(&key), now, since).await?;
-                    let next = delay_after(c.failures + 1, self.policy.ip_threshold, self.policy.max_delay);
-                    return Ok(Some(Throttled::Delayed { retry_after: seconds_up(next) }));
-                }
-            }
+    fn rule(&self, free: i64, proof: bool, now: OffsetDateTime) -> AttemptRule {
+        AttemptRule {
+            window_start: now - self.policy.window,
+            free,
+            first_delay: Duration::seconds(FIRST_DELAY_SECS),
+            max_delay: self.policy.max_delay,
+            proof,
         }
-        if let Some(c) = self.store.find_failure_counter(&account_key(canonical_login), since).await? {
-            // Under attack, an attempt before the (growing) delay has passed needs a proof of
-            // work; a client that waits it out may try without one. No permanent lockout.
-            let wait = delay_after(c.failures, self.policy.account_threshold, self.policy.max_delay).max(Duration::seconds(1));
-            let until = c.last_failure_at + wait;
-            if c.failures >= self.policy.account_threshold {
-                let extra = u8::try_from(((c.failures - self.policy.account_threshold) / 200).min(2)).unwrap_or(2);
-                let bits = self.policy.pow_bits.saturating_add(extra);
-                // A solution presented while the account is under attack is always used up.
-                let solved = match answer {
-                    Some(a) => self.verify_answer(canonical_login, a, bits, now).await?,
-                    None => false,
-                };
-                if !solved && until > now {
-                    let key = account_key(canonical_login);
-                    self.store.record_failures(std::slice::from_ref(&key), now, since).await?;
-                    let next = delay_after(c.failures + 1, self.policy.account_threshold, self.policy.max_delay).max(Duration::seconds(1));
-                    return Ok(Some(Throttled::ChallengeRequired {
-                        retry_after: seconds_up(next),
-                        challenge: self.challenge(canonical_login, bits, now)?,
-                    }));
-                }
-            }
-        }
-        Ok(None)
     }
 
-    /// Counts a failed attempt.
-    pub async fn failed(&self, canonical_login: &str, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), CoreError> {
-        let mut keys = vec![account_key(canonical_login)];
-        if let Some(ip) = ip {
-            keys.push(ip_key(ip));
+    /// Reserves one attempt at `canonical_login`'s password or second factor from `ip`,
+    /// before anything is checked: the IP's counter first, then the account's. Returns the
+    /// reservation (which counts as a failure unless [`Throttle::succeeded`] or
+    /// [`Throttle::release`] is called with it), or why the attempt may not proceed now. A
+    /// solution in `answer` is used up whether or not the attempt is admitted.
+    pub async fn reserve(&self, canonical_login: &str, ip: Option<IpAddr>, answer: Option<&PowAnswer>, now: OffsetDateTime) -> Result<Result<Reservation, Throttled>, CoreError> {
+        let proof = match answer {
+            Some(a) => self.verify_answer(canonical_login, a, self.policy.pow_bits, now).await?,
+            None => false,
+        };
+        let ip_key = ip.map(ip_key);
+        if let Some(key) = &ip_key {
+            let r = self.store.reserve_attempt(key, &self.rule(self.policy.ip_threshold, false, now), now).await?;
+            if !r.admitted {
+                return Ok(Err(Throttled::Delayed { retry_after: self.retry_after(&r, self.policy.ip_threshold, false, now) }));
+            }
         }
-        self.store.record_failures(&keys, now, now - self.policy.window).await?;
+        let account = account_key(canonical_login);
+        let r = self.store.reserve_attempt(&account, &self.rule(self.policy.account_threshold, proof, now), now).await?;
+        if !r.admitted {
+            if let Some(key) = &ip_key {
+                self.store.release_attempt(key).await?;
+            }
+            let extra = u8::try_from(((r.attempts - self.policy.account_threshold) / 200).clamp(0, 2)).unwrap_or(2);
+            return Ok(Err(Throttled::ChallengeRequired {
+                retry_after: self.retry_after(&r, self.policy.account_threshold, proof, now),
+                challenge: self.challenge(canonical_login, self.policy.pow_bits.saturating_add(extra), now)?,
+            }));
+        }
+        Ok(Ok(Reservation { account, ip: ip_key }))
+    }
+
+    /// Seconds until a refused attempt on a key could be admitted.
+    fn retry_after(&self, r: &AttemptReservation, free: i64, proof: bool, now: OffsetDateTime) -> i64 {
+        let mut at = r.last_attempt_at + delay_after(r.attempts, free, self.policy.max_delay);
+        if !proof {
+            at = at.max(r.blocked_until);
+        }
+        seconds_up(at - now)
+    }
+
+    /// The attempt succeeded: clears the account's counter and gives back the IP's
+    /// reservation (the IP's earlier failures stay: a password spray that guesses one account
+    /// right is still a spray).
+    pub async fn succeeded(&self, reservation: Reservation) -> Result<(), CoreError> {
+        self.store.clear_failure_counter(&reservation.account).await?;
+        if let Some(ip) = &reservation.ip {
+            self.store.release_attempt(ip).await?;
+        }
         Ok(())
     }
 
-    /// Clears the account's counter after a successful sign-in (the IP's stays: a password
-    /// spray that guesses one account right is still a spray).
-    pub async fn succeeded(&self, canonical_login: &str) -> Result<(), CoreError> {
+    /// Clears the account's counter (a second factor that is not guessed, a passkey, proved
+    /// the user).
+    pub async fn clear_account(&self, canonical_login: &str) -> Result<(), CoreError> {
         self.store.clear_failure_counter(&account_key(canonical_login)).await?;
         Ok(())
+    }
+
+    /// Gives the attempt back without clearing anything (a right password whose second
+    /// factor is still to come: the code attempts are reserved on their own).
+    pub async fn release(&self, reservation: Reservation) -> Result<(), CoreError> {
+        self.store.release_attempt(&reservation.account).await?;
+        if let Some(ip) = &reservation.ip {
+            self.store.release_attempt(ip).await?;
+        }
+        Ok(())
+    }
+}
+
+/// An admitted attempt: the counters it reserved. Dropping it leaves the attempt counted as
+/// a failure.
+#[derive(Debug)]
+#[must_use = "an admitted attempt is released or counted as a failure"]
+pub struct Reservation {
+    account: String,
+    ip: Option<String>,
+}
+
+impl crate::accounts::Accounts {
+    /// Reserves one attempt at a password or code for `canonical_login` when throttling is
+    /// on. A refused attempt is audited (`login_throttled`, with `detail` and the reason,
+    /// unless `detail` names one) and answered with [`CoreError::Throttled`].
+    pub(crate) async fn reserve_attempt(
+        &self,
+        canonical_login: &str,
+        pow: Option<&PowAnswer>,
+        ctx: &RequestContext,
+        mut detail: serde_json::Value,
+        user_id: Option<UserId>,
+    ) -> Result<Option<Reservation>, CoreError> {
+        let Some(t) = &self.throttle else { return Ok(None) };
+        match t.reserve(canonical_login, ctx.ip, pow, self.clock.now()).await? {
+            Ok(r) => Ok(Some(r)),
+            Err(throttled) => {
+                if let Some(d) = detail.as_object_mut() {
+                    d.entry("reason").or_insert_with(|| match &throttled {
+                        Throttled::Delayed { .. } => "ip_delayed".into(),
+                        Throttled::ChallengeRequired { .. } => "challenge_required".into(),
+                    });
+                }
+                self.audit.record(AuditKind::LoginThrottled, user_id, ctx, detail).await;
+                Err(CoreError::Throttled(throttled))
+            }
+        }
+    }
+
+    /// Ends a reserved attempt: success clears the account's counter, anything else leaves
+    /// the reservation counted as a failure.
+    pub(crate) async fn attempt_succeeded(&self, reservation: Option<Reservation>) -> Result<(), CoreError> {
+        match (&self.throttle, reservation) {
+            (Some(t), Some(r)) => t.succeeded(r).await,
+            _ => Ok(()),
+        }
     }
 }
 

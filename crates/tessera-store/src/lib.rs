@@ -4,6 +4,7 @@
 //! migration directories; every query is written once, with `$n` placeholders, which both
 //! SQLite and PostgreSQL accept.
 
+mod attempts;
 mod backend;
 mod consent;
 mod mfa;

@@ -55,6 +55,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_admin_grants.sql"),
         postgres: include_str!("../migrations/postgres/0007_admin_grants.sql"),
     },
+    Migration {
+        version: 8,
+        name: "attempt_reservations",
+        sqlite: include_str!("../migrations/sqlite/0008_attempt_reservations.sql"),
+        postgres: include_str!("../migrations/postgres/0008_attempt_reservations.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

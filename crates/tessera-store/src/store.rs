@@ -1,6 +1,7 @@
 //! [`SqlStore`]: the `Store` implementation. Each method is one SQL intent, written once.
 
 use crate::backend::{ConnectOptions, DatabaseKind, Pools, WritePool, connect, db, on_db};
+use crate::attempts::RESERVE_ATTEMPT;
 use crate::migrate;
 use crate::rows::{AuditRow, SessionRow, UserRow, session_columns, ts, user_columns};
 use async_trait::async_trait;
@@ -8,7 +9,7 @@ use tessera_core::audit::AuditEvent;
 use tessera_core::ids::{SessionHandle, UserId};
 use tessera_core::secret::TokenHash;
 use tessera_core::session::{NewSession, Session};
-use tessera_core::store::{AuditQuery, FailureCounter, Store, StoreError, UserCredentials};
+use tessera_core::store::{AttemptReservation, AttemptRule, AuditQuery, Store, StoreError, UserCredentials};
 use tessera_core::user::{NewUser, ROLE_ADMIN, User, UserUpdate};
 use time::OffsetDateTime;
 
@@ -465,38 +466,34 @@ impl Store for SqlStore {
         Ok(found.is_some())
     }
 
-    async fn find_failure_counter(&self, key: &str, since: OffsetDateTime) -> Result<Option<FailureCounter>, StoreError> {
-        let row: Option<(i64, i64)> = on_db!(self, read, |pool| {
-            sqlx::query_as("SELECT failures, last_failure_at FROM login_failures WHERE key = $1 AND window_start >= $2")
+    async fn reserve_attempt(&self, key: &str, rule: &AttemptRule, now: OffsetDateTime) -> Result<AttemptReservation, StoreError> {
+        let row: (i64, i64, i64, i64) = on_db!(self, write, |pool| {
+            sqlx::query_as(RESERVE_ATTEMPT)
                 .bind(key)
-                .bind(since.unix_timestamp())
-                .fetch_optional(pool)
+                .bind(now.unix_timestamp())
+                .bind(rule.window_start.unix_timestamp())
+                .bind(rule.free)
+                .bind(rule.first_delay.whole_seconds().max(1))
+                .bind(rule.max_delay.whole_seconds().max(1))
+                .bind(i64::from(rule.proof))
+                .fetch_one(pool)
                 .await
                 .map_err(db)
         })?;
-        row.map(|(failures, last)| Ok(FailureCounter { failures, last_failure_at: ts(last)? })).transpose()
+        let (attempts, last, blocked, admitted) = row;
+        Ok(AttemptReservation { admitted: admitted == 1, attempts, last_attempt_at: ts(last)?, blocked_until: ts(blocked)? })
     }
 
-    async fn record_failures(&self, keys: &[String], now: OffsetDateTime, window_start: OffsetDateTime) -> Result<(), StoreError> {
+    async fn release_attempt(&self, key: &str) -> Result<(), StoreError> {
         on_db!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            for k in keys {
-                sqlx::query(
-                    "INSERT INTO login_failures (key, failures, window_start, last_failure_at) VALUES ($1, 1, $2, $2) \
-                     ON CONFLICT (key) DO UPDATE SET \
-                       failures = CASE WHEN login_failures.window_start < $3 THEN 1 ELSE login_failures.failures + 1 END, \
-                       window_start = CASE WHEN login_failures.window_start < $3 THEN $2 ELSE login_failures.window_start END, \
-                       last_failure_at = $2",
-                )
-                .bind(k)
-                .bind(now.unix_timestamp())
-                .bind(window_start.unix_timestamp())
-                .execute(&mut *tx)
+            sqlx::query("UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+                .bind(key)
+                .execute(pool)
                 .await
-                .map_err(db)?;
-            }
-            tx.commit().await.map_err(db)
-        })
+                .map(|r| r.rows_affected())
+                .map_err(db)
+        })?;
+        Ok(())
     }
 
     async fn clear_failure_counter(&self, key: &str) -> Result<(), StoreError> {

@@ -19,24 +19,32 @@ use tessera_core::session::RequestContext;
 pub const SESSION_COOKIE: &str = "tessera_session";
 
 /// Resolves the client IP: the peer, or, when the peer is a trusted proxy, the rightmost
-/// `X-Forwarded-For` entry that is not itself a trusted proxy.
+/// `X-Forwarded-For` entry that is not itself a trusted proxy. Entries that do not parse as
+/// an address (garbage a client sent ahead of what the proxy appended, `unknown`, an
+/// obfuscated identifier) are skipped, so they can neither hide the client's address nor
+/// turn it into the proxy's; `ip:port` and `[v6]:port` forms are understood.
 pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     let peer = peer?;
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let mut hops: Vec<IpAddr> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        let Ok(v) = value.to_str() else { return Some(peer) };
-        for part in v.split(',') {
-            match part.trim().parse::<IpAddr>() {
-                Ok(ip) => hops.push(ip),
-                Err(_) => return Some(peer),
-            }
-        }
-    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .filter_map(|part| std::str::from_utf8(part).ok().and_then(parse_hop))
+        .collect();
     Some(hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer))
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port.
+fn parse_hop(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    entry.parse::<SocketAddr>().ok().map(|s| s.ip())
 }
 
 /// Reads one cookie from the request headers.
@@ -165,6 +173,29 @@ mod tests {
         let peer: IpAddr = "10.0.0.2".parse().unwrap();
         let h = headers(&["6.6.6.6, 198.51.100.7", "10.0.0.5"]);
         assert_eq!(client_ip(Some(peer), &h, &trusted), Some("198.51.100.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn unparsable_forwarded_for_entries_are_skipped() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let client: IpAddr = "198.51.100.7".parse().unwrap();
+        for xff in [
+            vec!["garbage, 198.51.100.7"],
+            vec!["198.51.100.7, unknown"],
+            vec!["198.51.100.7, not-an-ip, 10.0.0.5"],
+            vec!["_hidden", "198.51.100.7", "999.1.1.1"],
+            vec!["1.2.3.4, 198.51.100.7:4711"],
+        ] {
+            assert_eq!(client_ip(Some(peer), &headers(&xff), &trusted), Some(client), "{xff:?}");
+        }
+        let v6 = headers(&["[2001:db8::1]:443, ,"]);
+        assert_eq!(client_ip(Some(peer), &v6, &trusted), Some("2001:db8::1".parse().unwrap()));
+        // Nothing usable: the peer itself.
+        assert_eq!(client_ip(Some(peer), &headers(&["nonsense", "10.0.0.9"]), &trusted), Some(peer));
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", http::HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.7").unwrap());
+        assert_eq!(client_ip(Some(peer), &h, &trusted), Some(client), "non-UTF-8 entries are skipped too");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::mfa::recovery::{self, RecoveryCode};
 use crate::mfa::totp::{self, TotpSetup};
 use crate::secret::{SecretToken, TokenHash};
 use crate::session::{RequestContext, describe_user_agent};
+use crate::throttle::Reservation;
 use crate::user::User;
 use serde_json::{Value, json};
 use time::Duration;
@@ -156,12 +157,8 @@ impl Accounts {
         let now = self.clock.now();
         // Codes are guessable: the account's and the IP's failure counters apply here as at
         // the password (a step-up has no password in front of it).
-        if let Some(t) = &self.throttle
-            && let Some(throttled) = t.check(&user.username.canonical(), ctx.ip, None, now).await?
-        {
-            self.audit.record(AuditKind::LoginThrottled, Some(user.id), ctx, json!({"reason": "second_factor"})).await;
-            return Err(CoreError::Throttled(throttled));
-        }
+        // Each code is reserved before it is checked, like a password.
+        let reservation = self.reserve_attempt(&user.username.canonical(), None, ctx, json!({"reason": "second_factor"}), Some(user.id)).await?;
         let (factor, accepted, reason) = match &answer {
             SecondFactorAnswer::Totp(code) => {
                 let record = self.store.find_totp(user.id).await?.filter(|t| t.confirmed_at.is_some());
@@ -185,16 +182,12 @@ impl Accounts {
         if !accepted {
             return Err(self.second_factor_failed(token, &user, factor, reason, ctx).await);
         }
-        self.complete_pending(token, &user, factor, ctx).await
+        self.complete_pending(token, &user, factor, reservation, ctx).await
     }
 
     async fn second_factor_failed(&self, token: &SecretToken, user: &User, factor: Factor, reason: &str, ctx: &RequestContext) -> CoreError {
+        // A wrong code's reservation stays counted against the account and the IP.
         self.audit.record(AuditKind::MfaFailed, Some(user.id), ctx, json!({"factor": factor.name(), "reason": reason})).await;
-        if let Some(t) = &self.throttle
-            && let Err(e) = t.failed(&user.username.canonical(), ctx.ip, self.clock.now()).await
-        {
-            return e;
-        }
         match self.store.record_pending_failure(&token.hash()).await {
             Ok(Some(n)) if n < MAX_SECOND_FACTOR_FAILURES => CoreError::SecondFactorRejected { attempts_left: MAX_SECOND_FACTOR_FAILURES - n },
             Ok(_) => {
@@ -209,7 +202,14 @@ impl Accounts {
     }
 
     /// Uses up the pending sign-in (exactly once) and signs in with `factor` added.
-    async fn complete_pending(&self, token: &SecretToken, user: &User, factor: Factor, ctx: &RequestContext) -> Result<StartedSession, CoreError> {
+    async fn complete_pending(
+        &self,
+        token: &SecretToken,
+        user: &User,
+        factor: Factor,
+        reservation: Option<Reservation>,
+        ctx: &RequestContext,
+    ) -> Result<StartedSession, CoreError> {
         let Some(pending) = self.store.take_pending_login(&token.hash(), self.clock.now()).await? else {
             return Err(CoreError::Unauthenticated);
         };
@@ -217,8 +217,10 @@ impl Accounts {
         if AuthLevel::of(&amr) < pending.required {
             return Err(CoreError::Invalid("This application asks for a stronger way of signing in.".into()));
         }
-        if let Some(t) = &self.throttle {
-            t.succeeded(&user.username.canonical()).await?;
+        match (&self.throttle, reservation) {
+            (Some(t), Some(r)) => t.succeeded(r).await?,
+            (Some(t), None) => t.clear_account(&user.username.canonical()).await?,
+            _ => {}
         }
         self.audit.record(AuditKind::MfaSucceeded, Some(user.id), ctx, json!({"factor": factor.name(), "amr": amr})).await;
         let started = self.finish_sign_in(user.clone(), amr, pending.upgrade.as_ref(), ctx).await?;
@@ -459,7 +461,7 @@ impl Accounts {
                     false => Err(CoreError::Invalid("The passkey request has expired. Please try again.".into())),
                 };
                 match verified {
-                    Ok(synced) => self.complete_pending(token, &user, Factor::Passkey { synced }, ctx).await,
+                    Ok(synced) => self.complete_pending(token, &user, Factor::Passkey { synced }, None, ctx).await,
                     Err(CoreError::Invalid(_)) => {
                         Err(self.second_factor_failed(token, &user, Factor::Passkey { synced: false }, "passkey_refused", ctx).await)
                     }

@@ -29,6 +29,8 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
+mod logout;
+
 /// Provider settings.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
@@ -326,7 +328,7 @@ pub enum EndSession {
         /// `state`.
         state: Option<String>,
     },
-    /// Ask the user first (no valid `id_token_hint`); redirect target if the request named one validly.
+    /// Ask the user first (no fresh `id_token_hint` about the signed-in user); redirect target if the request named one validly.
     Confirm {
         /// Validated redirect, if any.
         redirect: Option<(String, Option<String>)>,
@@ -1282,50 +1284,6 @@ impl Provider {
     }
 
     // ---------------------------------------------------------------- logout
-
-    /// Decides RP-initiated logout (OIDC RP-Initiated Logout 1.0).
-    pub async fn end_session(
-        &self,
-        id_token_hint: Option<&str>,
-        client_id: Option<&str>,
-        post_logout_redirect_uri: Option<&str>,
-        state: Option<&str>,
-    ) -> Result<EndSession, OAuthError> {
-        let hint = id_token_hint.and_then(|h| {
-            let claims = parse_id_token(h)?.verify(self.inner.keys.current().verifying_keys(), &JwsAlg::ALL, None).ok()?;
-            if claims.get("iss").and_then(Value::as_str) != Some(self.inner.config.issuer.as_str()) {
-                return None;
-            }
-            let aud = match claims.get("aud") {
-                Some(Value::String(a)) => a.clone(),
-                Some(Value::Array(a)) if a.len() == 1 => a.first()?.as_str()?.to_owned(),
-                _ => return None,
-            };
-            Some(aud)
-        });
-        if id_token_hint.is_some() && hint.is_none() {
-            return Ok(EndSession::Confirm { redirect: None });
-        }
-        let client_id = match (hint.as_deref(), client_id) {
-            (Some(a), Some(c)) if a != c => return Err(OAuthError::request("client_id does not match the id_token_hint")),
-            (Some(a), _) => Some(a.to_owned()),
-            (None, c) => c.map(str::to_owned),
-        };
-        let redirect = match (post_logout_redirect_uri, client_id) {
-            (Some(uri), Some(cid)) => {
-                let client = self.inner.store.find_client(&ClientId::new(cid)).await?;
-                match client {
-                    Some(c) if c.post_logout_redirect_uris.iter().any(|u| u == uri) => Some((uri.to_owned(), state.map(str::to_owned))),
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        match (hint, redirect) {
-            (Some(_), Some((uri, state))) => Ok(EndSession::SignOutAndRedirect { uri, state }),
-            (_, redirect) => Ok(EndSession::Confirm { redirect }),
-        }
-    }
 
     /// Queues signed logout tokens for the clients of `grants` that registered a
     /// back-channel logout URI.

@@ -6,6 +6,7 @@ use crate::csrf;
 use crate::error::{PageError, error_page};
 use crate::oauth::params::{self, Pairs};
 use crate::pages::{render, see_other};
+use crate::security::FormTargets;
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -43,7 +44,8 @@ pub(crate) fn deliver(resp: &AuthorizationResponse) -> Response {
             let sep = if resp.redirect_uri.contains('?') { '&' } else { '?' };
             see_other(&format!("{}{}{}", resp.redirect_uri, sep, params::encode(&resp.params)), &[])
         }
-        ResponseMode::FormPost => render(StatusCode::OK, &FormPost { action: &resp.redirect_uri, params: &resp.params }, &[]),
+        ResponseMode::FormPost => FormTargets::Client { uri: resp.redirect_uri.clone(), issuer: false }
+            .attach(render(StatusCode::OK, &FormPost { action: &resp.redirect_uri, params: &resp.params }, &[])),
     }
 }
 
@@ -147,7 +149,7 @@ async fn handle(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, pai
                 consent: ticket.handle(),
                 redirect_host: host_of(&req.redirect_uri),
             };
-            render(StatusCode::OK, &page, &[])
+            FormTargets::Client { uri: req.redirect_uri.clone(), issuer: true }.attach(render(StatusCode::OK, &page, &[]))
         }
     }
 }

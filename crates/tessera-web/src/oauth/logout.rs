@@ -1,17 +1,23 @@
-//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). The provider decides; a
+//! request that does not prove it comes from the signed-in user's application (a fresh
+//! `id_token_hint` about that user) gets a confirmation page whose form carries a CSRF
+//! token bound to the session, and only that form's POST ends the session.
 
 use crate::AppState;
 use crate::context::{Client, PageForm, SESSION_COOKIE, cookie, set_cookie};
 use crate::csrf::{self, CSRF_COOKIE};
 use crate::error::{PageError, error_page};
+use crate::oauth::authorize::current_session;
 use crate::oauth::params::{self, Pairs};
 use crate::pages::{render, see_other};
+use crate::security::FormTargets;
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
+use tessera_core::accounts::Authenticated;
 use tessera_core::oauth::provider::EndSession;
 use tessera_core::secret::SecretToken;
 use tessera_core::session::RequestContext;
@@ -24,7 +30,7 @@ struct LogoutPage<'a> {
     request: &'a str,
 }
 
-async fn decide(state: &AppState, p: &Pairs) -> Result<EndSession, Response> {
+async fn decide(state: &AppState, p: &Pairs, signed_in: Option<&Authenticated>) -> Result<EndSession, Response> {
     let get = |n: &str| params::one(p, n);
     let (hint, client_id, uri, st) = match (get("id_token_hint"), get("client_id"), get("post_logout_redirect_uri"), get("state")) {
         (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
@@ -32,7 +38,7 @@ async fn decide(state: &AppState, p: &Pairs) -> Result<EndSession, Response> {
     };
     state
         .provider()
-        .end_session(hint.as_deref(), client_id.as_deref(), uri.as_deref(), st.as_deref())
+        .end_session(hint.as_deref(), client_id.as_deref(), uri.as_deref(), st.as_deref(), signed_in.map(|w| w.user.id))
         .await
         .map_err(|e| error_page(StatusCode::BAD_REQUEST, "This sign-out request is not valid", e.description()))
 }
@@ -54,22 +60,39 @@ fn redirect_with_state(uri: &str, st: Option<&str>, cookies: &[String]) -> Respo
     }
 }
 
+/// The confirmation form's token: bound to the session when someone is signed in, else to
+/// the pre-sign-in cookie (then there is nothing to end, only a redirect to follow).
+fn confirm_token(state: &AppState, headers: &HeaderMap, signed_in: Option<&Authenticated>) -> Result<(String, Vec<String>), PageError> {
+    if let Some(who) = signed_in {
+        return Ok((csrf::session_token(&state.config().csrf_key, who), Vec::new()));
+    }
+    let anon = csrf::anonymous_token(&state.config().csrf_key, headers)?;
+    let cookies = anon.new_cookie.iter().map(|c| set_cookie(CSRF_COOKIE, c.expose(), state.config().is_https(), None)).collect();
+    Ok((anon.token, cookies))
+}
+
 async fn handle(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, p: Pairs) -> Response {
-    match decide(state, &p).await {
+    let signed_in = match current_session(state, headers, ctx).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    match decide(state, &p, signed_in.as_ref()).await {
         Err(r) => r,
         Ok(EndSession::SignOutAndRedirect { uri, state: st }) => match sign_out(state, headers, ctx).await {
             Ok(clear) => redirect_with_state(&uri, st.as_deref(), &[clear]),
             Err(e) => e.into_response(),
         },
-        Ok(EndSession::Confirm { .. }) => {
-            let csrf = match csrf::anonymous_token(&state.config().csrf_key, headers) {
-                Ok(c) => c,
-                Err(e) => return PageError::from(e).into_response(),
+        Ok(EndSession::Confirm { redirect }) => {
+            let (token, cookies) = match confirm_token(state, headers, signed_in.as_ref()) {
+                Ok(t) => t,
+                Err(e) => return e.into_response(),
             };
-            let cookies: Vec<String> =
-                csrf.new_cookie.iter().map(|c| set_cookie(CSRF_COOKIE, c.expose(), state.config().is_https(), None)).collect();
             let request = params::encode(&p);
-            render(StatusCode::OK, &LogoutPage { done: false, csrf: &csrf.token, request: &request }, &cookies)
+            let page = render(StatusCode::OK, &LogoutPage { done: false, csrf: &token, request: &request }, &cookies);
+            match redirect {
+                Some((uri, _)) => FormTargets::Client { uri, issuer: true }.attach(page),
+                None => page,
+            }
         }
     }
 }
@@ -95,11 +118,20 @@ pub struct ConfirmForm {
 
 /// `POST /oauth2/logout/confirm`: the user confirmed signing out.
 pub async fn confirm(State(state): State<AppState>, Client(ctx): Client, headers: HeaderMap, PageForm(form): PageForm<ConfirmForm>) -> Response {
-    if !csrf::verify_anonymous(&state.config().csrf_key, &headers, &form.csrf_token) || form.decision != "logout" {
+    let signed_in = match current_session(&state, &headers, &ctx).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let key = &state.config().csrf_key;
+    let token_ok = match &signed_in {
+        Some(who) => csrf::verify_session(key, who, &form.csrf_token),
+        None => csrf::verify_anonymous(key, &headers, &form.csrf_token),
+    };
+    if !token_ok || form.decision != "logout" {
         return PageError::Forbidden("This form has expired. Go back to the application and try again.").into_response();
     }
     let p = params::pairs(form.request.as_bytes());
-    let redirect = match decide(&state, &p).await {
+    let redirect = match decide(&state, &p, signed_in.as_ref()).await {
         Err(r) => return r,
         Ok(EndSession::SignOutAndRedirect { uri, state: st }) => Some((uri, st)),
         Ok(EndSession::Confirm { redirect }) => redirect,

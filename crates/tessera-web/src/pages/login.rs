@@ -5,6 +5,7 @@ use crate::context::{Client, PageForm, SESSION_COOKIE, SignedIn, cookie, safe_re
 use crate::csrf::{self, CSRF_COOKIE};
 use crate::error::PageError;
 use crate::pages::{render, see_other};
+use crate::security::FormTargets;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -84,7 +85,7 @@ pub(crate) fn login_page(state: &AppState, headers: &HeaderMap, status: StatusCo
         reauth,
         passkeys: state.accounts().passkeys_enabled(),
     };
-    let mut res = render(status, &page, &cookies);
+    let mut res = FormTargets::Continuing(return_to.to_owned()).attach(render(status, &page, &cookies));
     if let Some(Throttled::ChallengeRequired { retry_after, .. } | Throttled::Delayed { retry_after }) = throttled {
         if let Ok(v) = http::HeaderValue::from_str(&retry_after.to_string()) {
             res.headers_mut().insert(http::header::RETRY_AFTER, v);

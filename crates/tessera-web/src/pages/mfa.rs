@@ -10,6 +10,7 @@ use crate::error::{JsonError, PageError};
 use crate::oauth::authorize::current_session;
 use crate::pages::login::{LoginView, MFA_COOKIE, MFA_COOKIE_MAX_AGE, THROTTLED, login_page, signed_in};
 use crate::pages::{render, see_other};
+use crate::security::FormTargets;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -66,7 +67,7 @@ fn mfa_page(
         passkey_only: view.passkey_only(),
         has_factor: if view.passkey_only() { view.factors.passkeys > 0 } else { view.factors.has_second_factor() },
     };
-    Ok(render(status, &page, &cookies))
+    Ok(FormTargets::Continuing(return_to.to_owned()).attach(render(status, &page, &cookies)))
 }
 
 /// Query of `GET /login/mfa`.
