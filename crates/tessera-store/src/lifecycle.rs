@@ -18,9 +18,17 @@ use time::OffsetDateTime;
 
 /// A `token-revoked` event for every live access token of grant $1 at time $2.
 const GRANT_TOKEN_EVENTS: &str = "INSERT INTO security_events (at, kind, subject, session) \
-     SELECT $2, 'token-revoked', jti, NULL FROM access_tokens WHERE grant_id = $1 AND expires_at > $2";
+     SELECT $2, 'token-revoked', jti, NULL FROM access_tokens WHERE grant_id = $1 AND expires_at > $2 RETURNING seq";
+/// Records that event $1 concerns a grant of client $2 for audience $3 (kept after the grant).
+const EVENT_PARTY: &str = "INSERT INTO security_event_parties (seq, client_id, audience) VALUES ($1, $2, $3)";
+/// Records that event $1 concerns every grant of user $2 (before the user's grants are deleted).
+const USER_EVENT_PARTIES: &str = "INSERT INTO security_event_parties (seq, client_id, audience) \
+     SELECT $1, client_id, audience FROM grants WHERE user_id = $2";
 const DELETE_GRANT_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE grant_id = $1";
 const SESSION_REVOKED_EVENT: &str = "INSERT INTO security_events (at, kind, subject, session) VALUES ($1, 'session-revoked', $2, $3)";
+/// [`SESSION_REVOKED_EVENT`] answering its sequence number.
+const SESSION_REVOKED_EVENT_SEQ: &str =
+    "INSERT INTO security_events (at, kind, subject, session) VALUES ($1, 'session-revoked', $2, $3) RETURNING seq";
 
 /// Takes the event-log lock in `$tx` (PostgreSQL; a no-op on SQLite).
 macro_rules! lock_events {
@@ -32,12 +40,17 @@ macro_rules! lock_events {
 }
 
 /// Revokes the live grants `$sql` selects (`$1` = `$key`, `$2` = now) in `$tx`: each grant's
-/// live access tokens get a `token-revoked` event and its refresh tokens are deleted.
+/// live access tokens get a `token-revoked` event (whose party, the grant's client and
+/// audience, is recorded so the feed still finds it if the grant is deleted next) and its
+/// refresh tokens are deleted.
 macro_rules! revoke_grants {
     ($tx:expr, $sql:expr, $key:expr, $t:expr) => {{
         let rows: Vec<GrantRow> = sqlx::query_as($sql).bind($key).bind($t).fetch_all(&mut *$tx).await.map_err(db)?;
         for r in &rows {
-            sqlx::query(GRANT_TOKEN_EVENTS).bind(&r.id).bind($t).execute(&mut *$tx).await.map_err(db)?;
+            let seqs: Vec<i64> = sqlx::query_scalar(GRANT_TOKEN_EVENTS).bind(&r.id).bind($t).fetch_all(&mut *$tx).await.map_err(db)?;
+            for seq in seqs {
+                sqlx::query(EVENT_PARTY).bind(seq).bind(&r.client_id).bind(&r.audience).execute(&mut *$tx).await.map_err(db)?;
+            }
             sqlx::query(DELETE_GRANT_REFRESH_TOKENS).bind(&r.id).execute(&mut *$tx).await.map_err(db)?;
         }
         rows
@@ -125,7 +138,14 @@ impl LifecycleStore for SqlStore {
                 t
             );
             revoke_access_tokens!(tx, "g.user_id = $1", &user, t);
-            sqlx::query(SESSION_REVOKED_EVENT).bind(t).bind(&user).bind(None::<String>).execute(&mut *tx).await.map_err(db)?;
+            let seq: i64 = sqlx::query_scalar(SESSION_REVOKED_EVENT_SEQ)
+                .bind(t)
+                .bind(&user)
+                .bind(None::<String>)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+            sqlx::query(USER_EVENT_PARTIES).bind(seq).bind(&user).execute(&mut *tx).await.map_err(db)?;
             sqlx::query("DELETE FROM users WHERE id = $1").bind(&user).execute(&mut *tx).await.map_err(db)?;
             tx.commit().await.map_err(db)?;
             Ok::<_, StoreError>(rows)

@@ -61,6 +61,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_attempt_reservations.sql"),
         postgres: include_str!("../migrations/postgres/0008_attempt_reservations.sql"),
     },
+    Migration {
+        version: 11,
+        name: "event_parties",
+        sqlite: include_str!("../migrations/sqlite/0011_event_parties.sql"),
+        postgres: include_str!("../migrations/postgres/0011_event_parties.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

@@ -169,13 +169,13 @@ pub(crate) use grant_columns;
 pub(crate) struct GrantRow {
     pub(crate) id: String,
     user_id: String,
-    client_id: String,
+    pub(crate) client_id: String,
     scope: String,
     sid: Option<String>,
     auth_time: i64,
     amr: String,
     acr: Option<String>,
-    audience: String,
+    pub(crate) audience: String,
     created_at: i64,
     revoked_at: Option<i64>,
 }
@@ -946,6 +946,7 @@ impl OAuthStore for SqlStore {
                 "DELETE FROM token_revocations WHERE expires_at < $1",
                 "DELETE FROM assertion_jtis WHERE expires_at < $1",
                 "DELETE FROM security_events WHERE at < $1 - 604800",
+                "DELETE FROM security_event_parties WHERE NOT EXISTS (SELECT 1 FROM security_events e WHERE e.seq = security_event_parties.seq)",
                 "DELETE FROM login_failures WHERE last_failure_at < $1 - 86400",
             ] {
                 n += sqlx::query(sql).bind(t).execute(&mut *tx).await.map_err(db)?.rows_affected();

@@ -9,7 +9,8 @@ use tessera_core::oauth::visibility::{EventParty, VisibilityStore};
 use tessera_core::store::StoreError;
 
 /// A `token-revoked` event concerns the grant of its access token; a `session-revoked`
-/// event for one session the grants made in it; a user-wide event every grant of the user.
+/// event for one session the grants made in it; a user-wide event every grant of the user;
+/// and, for events about grants deleted with their user or client, the parties recorded then.
 const PARTIES: &str = "\
 SELECT e.seq, g.client_id, g.audience FROM security_events e \
   JOIN access_tokens a ON a.jti = e.subject JOIN grants g ON g.id = a.grant_id \
@@ -19,7 +20,9 @@ SELECT e.seq, g.client_id, g.audience FROM security_events e JOIN grants g ON g.
   WHERE e.kind = 'session-revoked' AND e.session IS NOT NULL AND e.seq > $1 AND e.seq <= $2 \
 UNION \
 SELECT e.seq, g.client_id, g.audience FROM security_events e JOIN grants g ON g.user_id = e.subject \
-  WHERE e.kind IN ('session-revoked', 'credential-change') AND e.session IS NULL AND e.seq > $1 AND e.seq <= $2";
+  WHERE e.kind IN ('session-revoked', 'credential-change') AND e.session IS NULL AND e.seq > $1 AND e.seq <= $2 \
+UNION \
+SELECT seq, client_id, audience FROM security_event_parties WHERE seq > $1 AND seq <= $2";
 
 #[async_trait]
 impl VisibilityStore for SqlStore {

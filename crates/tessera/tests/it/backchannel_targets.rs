@@ -35,10 +35,10 @@ async fn private_back_channel_targets_are_refused_at_registration_unless_allowed
         "http://127.0.0.1:9000/bcl",
         "http://localhost:9000/bcl",
         "http://[::1]:9000/bcl",
-        "http://169.254.169.254/latest/meta-data",
-        "http://10.0.0.5/bcl",
-        "http://192.168.1.20/bcl",
-        "http://2130706433/bcl",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.5/bcl",
+        "https://192.168.1.20/bcl",
+        "https://2130706433/bcl",
     ];
     for uri in private {
         let r = register(&strict, uri).await;
