@@ -57,6 +57,7 @@ pub enum Command {
 }
 
 /// `tessera client …`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints its id and (for confidential clients) its secret, once.

@@ -53,7 +53,7 @@ pub fn check_registration(admin_api: bool, grant_types: &[GrantType], scopes: &m
 pub fn request_audience(config: &ProviderConfig, client: &Client, scope: &Scopes, resources: &[String]) -> Option<Result<Vec<String>, OAuthError>> {
     let admin = admin_audience(config);
     let wants_scope = scope.contains(ADMIN_SCOPE);
-    let wants_resource = resources.iter().any(|r| *r == admin);
+    let wants_resource = resources.contains(&admin);
     if !wants_scope && !wants_resource {
         return None;
     }
