@@ -40,3 +40,4 @@ mod fuzz;
 mod throttle;
 mod forms;
 mod mfa;
+mod login_defences;
