@@ -179,8 +179,12 @@ test('over https with TLS terminated by serve', async (t) => {
     const page = await ctx.newPage();
     await signInOk(page, url, ALICE);
 
-    const cookie = await sessionCookie(ctx, url);
-    assert.ok(cookie, `${SESSION_COOKIE} is set over https`);
+    // Over https every cookie of ours carries the __Host- prefix (Secure, Path=/, no Domain).
+    const cookies = await ctx.cookies(url);
+    const cookie = cookies.find((c) => c.name === `__Host-${SESSION_COOKIE}`);
+    assert.ok(cookie, `__Host-${SESSION_COOKIE} is set over https: ${cookies.map((c) => c.name)}`);
+    assert.equal(cookie.path, '/');
+    assert.ok(!cookies.some((c) => c.name.startsWith('tessera_')), 'no unprefixed cookies of ours');
     assert.equal(cookie.secure, true, 'session cookie is Secure over https');
     assert.equal(cookie.httpOnly, true);
     assert.equal(cookie.sameSite, 'Lax');

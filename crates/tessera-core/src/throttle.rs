@@ -83,6 +83,9 @@ pub enum Throttled {
     ChallengeRequired {
         /// Seconds a client without a solution should wait.
         retry_after: i64,
+        /// Seconds until an attempt with a solution may be admitted (0: at once); a solution
+        /// admits one attempt at the limit's pace, never sooner.
+        solved_after: i64,
         /// The challenge.
         challenge: Challenge,
     },
@@ -238,6 +241,10 @@ impl Throttle {
             let extra = u8::try_from(((r.attempts - self.policy.account_threshold) / 200).clamp(0, 2)).unwrap_or(2);
             return Ok(Err(Throttled::ChallengeRequired {
                 retry_after: self.retry_after(&r, self.policy.account_threshold, proof, now),
+                solved_after: {
+                    let at = r.last_attempt_at + delay_after(r.attempts, self.policy.account_threshold, self.policy.max_delay);
+                    if at > now { seconds_up(at - now) } else { 0 }
+                },
                 challenge: self.challenge(canonical_login, self.policy.pow_bits.saturating_add(extra), now)?,
             }));
         }

@@ -55,7 +55,13 @@
   var status = document.getElementById('pow-status');
   if (!field || !nonceField) return;
   var challenge = field.value, bits = parseInt(field.getAttribute('data-bits'), 10) || 20;
+  // A solution admits one attempt at the limit's pace: a submission is held until then.
+  var openAt = Date.now() + 1000 * (parseInt(field.getAttribute('data-wait'), 10) || 0);
   var form = field.form, solved = false, submitWhenSolved = false, n = 0, out = new Uint32Array(2);
+  function submitWhenOpen() {
+    var wait = openAt - Date.now();
+    if (wait > 0) { setTimeout(function () { form.submit(); }, wait + 50); } else { form.submit(); }
+  }
   function step() {
     var end = n + 20000;
     for (; n < end; n++) {
@@ -63,7 +69,7 @@
         nonceField.value = String(n);
         solved = true;
         if (status) status.textContent = 'Ready. You can sign in.';
-        if (submitWhenSolved) form.submit();
+        if (submitWhenSolved) submitWhenOpen();
         return;
       }
     }
@@ -71,6 +77,7 @@
   }
   form.addEventListener('submit', function (ev) {
     if (!solved) { ev.preventDefault(); submitWhenSolved = true; if (status) status.textContent = 'Almost ready…'; }
+    else if (Date.now() < openAt) { ev.preventDefault(); if (status) status.textContent = 'Almost ready…'; submitWhenOpen(); }
   });
   if (status) status.textContent = 'Your browser is solving a short puzzle to protect this account…';
   setTimeout(step, 0);

@@ -29,6 +29,7 @@ struct LoginPage<'a> {
     signup_enabled: bool,
     challenge: Option<&'a Challenge>,
     retry_after: i64,
+    solved_after: i64,
     reauth: bool,
     passkeys: bool,
 }
@@ -81,6 +82,10 @@ pub(crate) fn login_page(state: &AppState, headers: &HeaderMap, status: StatusCo
         retry_after: match throttled {
             Some(Throttled::ChallengeRequired { retry_after, .. } | Throttled::Delayed { retry_after }) => *retry_after,
             None => 0,
+        },
+        solved_after: match throttled {
+            Some(Throttled::ChallengeRequired { solved_after, .. }) => *solved_after,
+            _ => 0,
         },
         reauth,
         passkeys: state.accounts().passkeys_enabled(),

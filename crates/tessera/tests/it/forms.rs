@@ -440,9 +440,9 @@ async fn security_headers_on_every_html_page_with_an_https_issuer(backend: Backe
     let app = spawn_app_with_env(backend, &[("TESSERA_SIGNUP__ENABLED", "true"), ("TESSERA_ISSUER", "https://id.example.test")]).await;
     assert_eq!(app.issuer, "https://id.example.test");
     every_html_page(&app, true).await;
-    // Cookies are Secure on an https issuer.
+    // Cookies are Secure, and `__Host-` prefixed, on an https issuer.
     let a = Browser::new(&app).get("/login").await;
-    let c = crate::helpers::set_cookie_header(&a.headers, "tessera_csrf").unwrap();
+    let c = crate::helpers::set_cookie_header(&a.headers, "__Host-tessera_csrf").unwrap();
     assert!(c.contains("Secure") && c.contains("HttpOnly") && c.contains("SameSite"), "{c}");
 }
 

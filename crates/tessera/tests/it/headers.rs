@@ -29,6 +29,7 @@ fn check(a: &Answer, what: &str) {
     let csp = h("content-security-policy");
     assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
     assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert!(csp.contains("form-action 'self'"), "{what}: forms post only to the issuer: {csp}");
     assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
     assert!(!h("referrer-policy").is_empty(), "{what}");
     assert!(a.headers.get("strict-transport-security").is_none(), "{what}: no HSTS over plain http");

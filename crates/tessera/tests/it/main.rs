@@ -47,3 +47,4 @@ mod cross_client;
 mod hygiene;
 mod file_modes;
 mod backchannel_targets;
+mod login_defences;
