@@ -11,5 +11,5 @@ mod oauth;
 mod rows;
 mod store;
 
-pub use backend::{ConnectOptions, DatabaseKind};
+pub use backend::{ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DatabaseKind};
 pub use store::SqlStore;

@@ -43,6 +43,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_mfa.sql"),
         postgres: include_str!("../migrations/postgres/0005_mfa.sql"),
     },
+    Migration {
+        version: 10,
+        name: "write_probe",
+        sqlite: include_str!("../migrations/sqlite/0010_write_probe.sql"),
+        postgres: include_str!("../migrations/postgres/0010_write_probe.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

@@ -40,3 +40,6 @@ mod fuzz;
 mod throttle;
 mod forms;
 mod mfa;
+mod body_limit;
+mod error_codes;
+mod faults;
