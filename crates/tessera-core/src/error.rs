@@ -45,6 +45,11 @@ pub enum CoreError {
 }
 
 impl CoreError {
+    /// Whether the storage is out of reach for now (answer "try again later").
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, CoreError::Store(StoreError::Unavailable(_)))
+    }
+
     /// Whether this is a fault of the server rather than of the request.
     pub fn is_internal(&self) -> bool {
         match self {

@@ -20,7 +20,12 @@ pub enum StoreError {
     /// The row to change does not exist.
     #[error("not found")]
     NotFound,
-    /// The database could not be reached or answered with an error.
+    /// The database is out of reach for now: connection refused or lost, no connection
+    /// within the acquire timeout, locked or busy, disk full or an I/O error. Callers answer
+    /// "try again later" (503 with `Retry-After`); nothing was written.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database answered with an error.
     #[error("database error: {0}")]
     Database(String),
     /// Stored data could not be understood.
@@ -84,7 +89,8 @@ pub struct AuditQuery {
 /// Persistent state. Every method is one atomic intent.
 #[async_trait]
 pub trait Store: MfaStore + crate::oauth::grant_policy::LifecycleStore + Send + Sync + 'static {
-    /// Checks the database answers.
+    /// Checks the database answers (readiness): reads work, and, if the last write failed
+    /// because the database was out of reach, that a write works again.
     async fn ping(&self) -> Result<(), StoreError>;
 
     // ---- users ----

@@ -1,11 +1,21 @@
 //! Connecting to SQLite or PostgreSQL, and the few things that differ between them: pool
 //! shapes, pragmas, how a write transaction begins, and error classification.
+//!
+//! Faults: an error that means "the database is out of reach for now" (connection refused or
+//! lost, no connection within the acquire timeout, locked or busy, disk full, I/O error) is
+//! [`StoreError::Unavailable`]. A writer connection that comes back from a failed transaction
+//! still inside one (SQLite rolls back by itself on SQLITE_FULL, after which sqlx's own
+//! `ROLLBACK` fails and its transaction depth stays 1) is closed, never reused, so one failed
+//! write cannot poison the next. [`WriteHealth`] remembers whether the last write failed for
+//! such a reason, for readiness.
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Database, Postgres, Sqlite, Transaction};
 use std::path::PathBuf;
+use std::future::Future;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tessera_core::store::StoreError;
 
@@ -43,17 +53,46 @@ impl DatabaseKind {
 pub struct ConnectOptions {
     /// Largest PostgreSQL pool, or SQLite reader pool.
     pub max_connections: u32,
-    /// How long to wait for a connection or a lock.
+    /// How long to wait for a connection or a lock before answering "unavailable". While
+    /// PostgreSQL is down, connection attempts are retried within this time (backoff capped
+    /// at a fifth of it), so a request waits at most this long and the first request after
+    /// the database returns connects at once.
     pub acquire_timeout: Duration,
 }
+
+/// Default of [`ConnectOptions::acquire_timeout`].
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Default for ConnectOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Self {
             max_connections: u32::try_from(cores * 4).unwrap_or(8).clamp(4, 32),
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
         }
+    }
+}
+
+/// Whether the last write failed because the database was out of reach (disk full,
+/// locked, down); cleared by the next successful write. Readiness checks it.
+#[derive(Debug, Default)]
+pub(crate) struct WriteHealth(AtomicBool);
+
+impl WriteHealth {
+    /// Runs one write intent and records how it ended.
+    pub(crate) async fn track<T>(&self, write: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        let result = write.await;
+        match &result {
+            Ok(_) => self.0.store(false, Ordering::Relaxed),
+            Err(StoreError::Unavailable(_)) => self.0.store(true, Ordering::Relaxed),
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Whether the last write failed for want of the database.
+    pub(crate) fn failing(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -84,6 +123,20 @@ pub(crate) async fn connect(kind: &DatabaseKind, opts: &ConnectOptions) -> Resul
                 .max_connections(1)
                 .min_connections(1)
                 .acquire_timeout(opts.acquire_timeout)
+                // A transaction that failed (e.g. SQLITE_FULL at COMMIT) may leave the
+                // connection inside a transaction that sqlx can no longer roll back; the
+                // queued rollback runs before the ping, then such a connection is closed and
+                // the pool opens a fresh one.
+                .after_release(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::Connection::ping(conn).await?;
+                        let clean = !sqlx::Connection::is_in_transaction(conn);
+                        if !clean {
+                            tracing::warn!("discarding the SQLite writer connection left inside a failed transaction");
+                        }
+                        Ok(clean)
+                    })
+                })
                 .connect_with(base.clone())
                 .await
                 .map_err(db)?;
@@ -98,9 +151,11 @@ pub(crate) async fn connect(kind: &DatabaseKind, opts: &ConnectOptions) -> Resul
         }
         DatabaseKind::Postgres(url) => {
             let options = PgConnectOptions::from_str(url).map_err(db)?.statement_cache_capacity(256);
+            // test_before_acquire (on by default) drops connections that died with the server.
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.acquire_timeout)
+                .test_before_acquire(true)
                 .connect_with(options)
                 .await
                 .map_err(db)?;
@@ -148,8 +203,33 @@ pub(crate) fn is_contention(e: &StoreError) -> bool {
     matches!(e, StoreError::Database(m) if m.starts_with(CONTENTION))
 }
 
+/// Whether a database error means "out of reach for now" rather than a wrong query.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Primary result codes: BUSY 5, LOCKED 6, NOMEM 7, IOERR 10, FULL 13,
+                // CANTOPEN 14, PROTOCOL 15 (`code` is the extended code).
+                let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
+                return matches!(code, 5 | 6 | 7 | 10 | 13 | 14 | 15);
+            }
+            // SQLSTATE classes 08 (connection), 53 (insufficient resources: disk full, out
+            // of memory, too many connections), 58 (system/I/O error); 57P01-57P03 (server
+            // shutting down or starting up); 55P03 (lock not available).
+            d.code().is_some_and(|c| {
+                c.starts_with("08") || c.starts_with("53") || c.starts_with("58") || matches!(&*c, "57P01" | "57P02" | "57P03" | "55P03")
+            })
+        }
+        _ => false,
+    }
+}
+
 /// Maps a database error, naming the unique value when a unique constraint refused a write.
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    if is_unavailable(&e) {
+        return StoreError::Unavailable(e.to_string());
+    }
     if let sqlx::Error::Database(ref d) = e {
         if matches!(d.code().as_deref(), Some("40P01" | "40001")) {
             return StoreError::Database(format!("{CONTENTION}: {}", d.message()));
@@ -177,11 +257,18 @@ macro_rules! on_db {
             $crate::backend::Pools::Postgres($pool) => $body,
         }
     };
+    // The body runs inside an async block (so `?` and `return` end the write intent, not
+    // the caller) whose outcome feeds the store's write health.
     ($self:expr, write, |$pool:ident| $body:expr) => {
-        match &$self.pools {
-            $crate::backend::Pools::Sqlite { write: $pool, .. } => $body,
-            $crate::backend::Pools::Postgres($pool) => $body,
-        }
+        $self
+            .write_health
+            .track(async {
+                match &$self.pools {
+                    $crate::backend::Pools::Sqlite { write: $pool, .. } => $body,
+                    $crate::backend::Pools::Postgres($pool) => $body,
+                }
+            })
+            .await
     };
 }
 pub(crate) use on_db;

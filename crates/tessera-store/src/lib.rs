@@ -15,5 +15,5 @@ mod rows;
 mod store;
 mod visibility;
 
-pub use backend::{ConnectOptions, DatabaseKind};
+pub use backend::{ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DatabaseKind};
 pub use store::SqlStore;

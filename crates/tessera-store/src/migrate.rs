@@ -62,6 +62,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0008_attempt_reservations.sql"),
     },
     Migration {
+        version: 10,
+        name: "write_probe",
+        sqlite: include_str!("../migrations/sqlite/0010_write_probe.sql"),
+        postgres: include_str!("../migrations/postgres/0010_write_probe.sql"),
+    },
+    Migration {
         version: 11,
         name: "event_parties",
         sqlite: include_str!("../migrations/sqlite/0011_event_parties.sql"),

@@ -467,9 +467,11 @@ impl OAuthStore for SqlStore {
                 if exists.is_some() {
                     continue;
                 }
-                sqlx::query(
+                // Create-or-read: a node starting at the same moment may have inserted this
+                // (alg, state) since the check; its key wins (one_*_key_per_alg indexes).
+                let n = sqlx::query(
                     "INSERT INTO signing_keys (kid, alg, sealed_private, state, created_at, activated_at, retired_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+                     VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT DO NOTHING",
                 )
                 .bind(&k.kid)
                 .bind(k.alg.as_str())
@@ -480,7 +482,7 @@ impl OAuthStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-                inserted = true;
+                inserted |= n.rows_affected() == 1;
             }
             sqlx::query("UPDATE key_set_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await.map_err(db)?;
             tx.commit().await.map_err(db)?;

@@ -1,6 +1,6 @@
 //! [`SqlStore`]: the `Store` implementation. Each method is one SQL intent, written once.
 
-use crate::backend::{ConnectOptions, DatabaseKind, Pools, WritePool, connect, db, on_db};
+use crate::backend::{ConnectOptions, DatabaseKind, Pools, WriteHealth, WritePool, connect, db, on_db};
 use crate::attempts::RESERVE_ATTEMPT;
 use crate::migrate;
 use crate::rows::{AuditRow, SessionRow, UserRow, session_columns, ts, user_columns};
@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 /// SQLite or PostgreSQL storage.
 pub struct SqlStore {
     pub(crate) pools: Pools,
+    pub(crate) write_health: WriteHealth,
     kind: DatabaseKind,
 }
 
@@ -34,7 +35,7 @@ impl SqlStore {
     pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Self, StoreError> {
         let kind = DatabaseKind::parse(url).map_err(StoreError::Database)?;
         let pools = connect(&kind, opts).await?;
-        Ok(Self { pools, kind })
+        Ok(Self { pools, write_health: WriteHealth::default(), kind })
     }
 
     /// Applies pending migrations; returns the versions applied.
@@ -81,6 +82,13 @@ fn user_of(row: Option<UserRow>) -> Result<Option<User>, StoreError> {
 impl Store for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
         on_db!(self, read, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()).map_err(db))?;
+        // Cheap while writes work; after a write failed for want of the database, a real
+        // one-row write says whether they work again (and clears the flag when they do).
+        if self.write_health.failing() {
+            on_db!(self, write, |pool| {
+                sqlx::query("UPDATE write_probe SET n = n + 1 WHERE id = 1").execute(pool).await.map(|r| r.rows_affected()).map_err(db)
+            })?;
+        }
         Ok(())
     }
 

@@ -42,6 +42,9 @@ impl IntoResponse for ApiError {
         if self.0 == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tessera-admin\", scope=\"tessera:admin\""));
         }
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            return crate::error::retry_later(res);
+        }
         res
     }
 }
@@ -53,6 +56,10 @@ impl From<CoreError> for ApiError {
             CoreError::Conflict(what) => ApiError(StatusCode::CONFLICT, "conflict", format!("{what} is already taken")),
             CoreError::NotFound => ApiError(StatusCode::NOT_FOUND, "not_found", "no such resource".into()),
             CoreError::Forbidden => ApiError(StatusCode::FORBIDDEN, "forbidden", "not allowed".into()),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "storage unavailable answering an admin API request");
+                ApiError(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is temporarily unavailable; try again shortly".into())
+            }
             other if other.is_internal() => ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
             other => ApiError(StatusCode::BAD_REQUEST, "invalid", other.to_string()),
         }

@@ -1,10 +1,21 @@
 //! The one mapping from errors to HTTP for pages: a readable error page with the right
-//! status, and an opaque 500 (cause logged, never shown) for internal faults.
+//! status, an opaque 500 (cause logged, never shown) for internal faults, and 503 with
+//! `Retry-After` (RFC 6749 `temporarily_unavailable` for OAuth) while the storage is out of
+//! reach (`StoreError::Unavailable`).
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
 use tessera_core::CoreError;
+
+/// Seconds a client is asked to wait (`Retry-After`) while the storage is out of reach.
+pub const RETRY_AFTER_SECONDS: &str = "1";
+
+/// Adds `Retry-After` to a 503.
+pub fn retry_later(mut res: Response) -> Response {
+    res.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    res
+}
 
 /// An error answered with an error page.
 #[derive(Debug)]
@@ -21,6 +32,8 @@ pub enum PageError {
     TooLarge,
     /// 415.
     UnsupportedMediaType,
+    /// 503 with `Retry-After`: the storage is out of reach for now (cause logged).
+    Unavailable(String),
     /// 500: logged, not shown.
     Internal(String),
 }
@@ -41,6 +54,7 @@ impl From<CoreError> for PageError {
             | CoreError::SecondFactorRejected { .. } => PageError::BadRequest("The request could not be completed."),
             CoreError::ReauthenticationRequired => PageError::Forbidden("Sign in again to do this."),
             CoreError::Throttled(_) => PageError::Forbidden("Too many failed attempts. Please wait a moment and try again."),
+            other if other.is_unavailable() => PageError::Unavailable(other.to_string()),
             other => PageError::Internal(other.to_string()),
         }
     }
@@ -59,6 +73,11 @@ impl PageError {
             PageError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Something is not right", "The form was sent in a format that is not accepted.")
             }
+            PageError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The service cannot complete this right now. Nothing was changed; please try again in a moment.",
+            ),
             PageError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The server could not complete this request. Please try again.")
             }
@@ -76,11 +95,14 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        if let PageError::Internal(cause) = &self {
-            tracing::error!(error = %cause, "internal error answering a page request");
+        match &self {
+            PageError::Internal(cause) => tracing::error!(error = %cause, "internal error answering a page request"),
+            PageError::Unavailable(cause) => tracing::warn!(error = %cause, "storage unavailable answering a page request"),
+            _ => {}
         }
         let (status, title, message) = self.parts();
-        error_page(status, title, message)
+        let res = error_page(status, title, message);
+        if matches!(self, PageError::Unavailable(_)) { retry_later(res) } else { res }
     }
 }
 
@@ -92,7 +114,8 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// An OAuth protocol error answered as RFC 6749 §5.2 JSON (or RFC 6750 for bearer
 /// endpoints). `invalid_client` is 401 with `WWW-Authenticate`; `server_error` is a 500
-/// whose cause is logged, not sent.
+/// whose cause is logged, not sent; `temporarily_unavailable` is a 503 with `Retry-After`.
+/// Descriptions come from `OAuthError::description`, which keeps them RFC 6749-safe.
 #[derive(Debug)]
 pub struct OAuthResponse {
     /// The error.
@@ -110,23 +133,29 @@ impl From<tessera_core::oauth::OAuthError> for OAuthResponse {
 impl IntoResponse for OAuthResponse {
     fn into_response(self) -> Response {
         use tessera_core::oauth::OAuthError as E;
-        if let E::ServerError(cause) = &self.error {
-            tracing::error!(error = %cause, "internal error answering an OAuth request");
+        match &self.error {
+            E::ServerError(cause) => tracing::error!(error = %cause, "internal error answering an OAuth request"),
+            E::TemporarilyUnavailable(cause) => tracing::warn!(error = %cause, "storage unavailable answering an OAuth request"),
+            _ => {}
         }
         let status = match (&self.error, self.bearer) {
             (E::InvalidClient(_), _) => StatusCode::UNAUTHORIZED,
             (E::ServerError(_), _) => StatusCode::INTERNAL_SERVER_ERROR,
+            (E::TemporarilyUnavailable(_), _) => StatusCode::SERVICE_UNAVAILABLE,
             (E::InvalidToken(_), true) => StatusCode::UNAUTHORIZED,
             (E::InsufficientScope(_), true) => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
         let body = serde_json::json!({"error": self.error.code(), "error_description": self.error.description()});
         let mut res = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res = retry_later(res);
+        }
         let h = res.headers_mut();
         h.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
         h.insert(http::header::PRAGMA, http::HeaderValue::from_static("no-cache"));
         let challenge = if self.bearer {
-            let desc = self.error.description().replace(['"', '\\'], "'");
+            let desc = self.error.description();
             Some(format!("Bearer realm=\"tessera\", error=\"{}\", error_description=\"{}\"", self.error.code(), desc))
         } else if matches!(self.error, E::InvalidClient(_)) {
             Some("Basic realm=\"tessera\"".to_owned())
@@ -192,6 +221,10 @@ impl From<CoreError> for JsonError {
             },
             CoreError::NotFound => Self { status: StatusCode::NOT_FOUND, message: "Not found.".into(), redirect: None },
             CoreError::Conflict(what) => JsonError::bad(format!("That {what} is already registered.")),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "storage unavailable answering a passkey request");
+                Self { status: StatusCode::SERVICE_UNAVAILABLE, message: "The service is busy. Please try again in a moment.".into(), redirect: None }
+            }
             other => {
                 tracing::error!(error = %other, "internal error answering a passkey request");
                 Self { status: StatusCode::INTERNAL_SERVER_ERROR, message: "The server could not complete this request. Please try again.".into(), redirect: None }
@@ -208,6 +241,6 @@ impl IntoResponse for JsonError {
         };
         let mut res = (self.status, axum::Json(body)).into_response();
         res.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-        res
+        if self.status == StatusCode::SERVICE_UNAVAILABLE { retry_later(res) } else { res }
     }
 }

@@ -131,7 +131,33 @@ fn prefix_set_cookies(headers: &mut http::HeaderMap) {
 /// Longest request target (path and query) accepted.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 
-/// Refuses overlong request targets (414) and adds the security headers.
+/// Whether the request declares (`Content-Length`) a body larger than any route accepts; such
+/// a request is refused at once instead of being waited for. A malformed length is left to
+/// the HTTP layer.
+fn declares_too_large_body(req: &Request) -> bool {
+    req.headers()
+        .get_all(header::CONTENT_LENGTH)
+        .iter()
+        .any(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > crate::MAX_BODY_BYTES as u64))
+}
+
+/// 413 in the shape of the endpoint: JSON for the admin API and the OAuth back-channel
+/// endpoints, an error page for people.
+fn too_large(path: &str) -> Response {
+    use axum::response::IntoResponse;
+    let status = http::StatusCode::PAYLOAD_TOO_LARGE;
+    if path.starts_with("/admin/") {
+        (status, axum::Json(serde_json::json!({"error": "invalid", "message": "body too large"}))).into_response()
+    } else if path.starts_with("/oauth2/") && path != tessera_core::oauth::provider::paths::AUTHORIZE {
+        let body = serde_json::json!({"error": "invalid_request", "error_description": "the request body is too large"});
+        (status, axum::Json(body)).into_response()
+    } else {
+        crate::error::PageError::TooLarge.into_response()
+    }
+}
+
+/// Refuses overlong request targets (414) and declared bodies over the limit (413) before
+/// reading them, and adds the security headers.
 pub async fn headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let https = state.config().is_https();
     if https {
@@ -140,6 +166,8 @@ pub async fn headers(State(state): State<AppState>, mut req: Request, next: Next
     let too_long = req.uri().path_and_query().is_some_and(|p| p.as_str().len() > MAX_URI_BYTES);
     let mut res = if too_long {
         crate::error::error_page(http::StatusCode::URI_TOO_LONG, "Address too long", "The address of this request is longer than accepted.")
+    } else if declares_too_large_body(&req) {
+        too_large(req.uri().path())
     } else {
         next.run(req).await
     };

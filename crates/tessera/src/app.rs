@@ -32,7 +32,7 @@ pub fn cores() -> usize {
 /// Opens and migrates the database the configuration names.
 pub async fn open_store(config: &Config, clock: &SharedClock) -> anyhow::Result<Arc<SqlStore>> {
     crate::files::prepare(config)?;
-    let mut opts = ConnectOptions::default();
+    let mut opts = ConnectOptions { acquire_timeout: config.db_acquire_timeout, ..ConnectOptions::default() };
     if let Some(n) = config.max_connections {
         opts.max_connections = n;
     }

@@ -165,6 +165,8 @@ pub struct SignupSettings {
 pub struct DatabaseSettings {
     /// Largest connection pool.
     pub max_connections: Option<u32>,
+    /// How long a request waits for a connection or a lock before it is answered 503.
+    pub acquire_timeout: Option<DurationSetting>,
 }
 
 /// `[log]`.
@@ -336,6 +338,8 @@ pub struct Config {
     pub signup_enabled: bool,
     /// Largest pool.
     pub max_connections: Option<u32>,
+    /// How long to wait for a database connection or lock before answering 503.
+    pub db_acquire_timeout: Duration,
     /// Log format is JSON.
     pub log_json: bool,
     /// Log filter.
@@ -416,6 +420,9 @@ impl Config {
         if idle_timeout.is_zero() || absolute_timeout.is_zero() {
             bail!("session timeouts must be longer than zero");
         }
+        if s.database.acquire_timeout.as_ref().is_some_and(|d| d.0.is_zero()) {
+            bail!("database.acquire_timeout must be longer than zero");
+        }
         Ok(Self {
             listen,
             issuer,
@@ -433,6 +440,7 @@ impl Config {
             min_password,
             signup_enabled: s.signup.enabled.unwrap_or(false),
             max_connections: s.database.max_connections,
+            db_acquire_timeout: s.database.acquire_timeout.map_or(tessera_store::DEFAULT_ACQUIRE_TIMEOUT, |d| d.0),
             log_json,
             log_level: s.log.level.unwrap_or_else(|| "info".into()),
             access_token_ttl: dur(s.oauth.access_token_ttl, 300),

@@ -23,8 +23,18 @@ pub fn load_or_create(configured: Option<[u8; 32]>, data_dir: &Path) -> anyhow::
             crate::files::private_dir(data_dir)?;
             let mut key = [0u8; 32];
             tessera_core::secret::fill_random(&mut key)?;
-            write_private(&path, &format!("{}\n", STANDARD.encode(key)))?;
-            Ok(key)
+            // Create-or-read: the key is written whole to a private temporary file, then
+            // linked into place, which fails if another process got there first; that
+            // process's key is then the one used.
+            let tmp = data_dir.join(format!("secret.key.{}.tmp", uuid::Uuid::new_v4()));
+            write_private(&tmp, &format!("{}\n", STANDARD.encode(key)))?;
+            let linked = std::fs::hard_link(&tmp, &path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => Ok(key),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(None, data_dir),
+                Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+            }
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }

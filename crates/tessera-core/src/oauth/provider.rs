@@ -168,6 +168,9 @@ pub enum AuthorizeError {
     Untrusted(String),
     /// Send the error to the client's redirect URI.
     Redirect(AuthorizationResponse),
+    /// The storage is out of reach before the redirect URI could be checked: show people an
+    /// honest "try again shortly" page (503).
+    Unavailable,
 }
 
 /// `prompt` values.
@@ -565,6 +568,9 @@ impl Provider {
             Ok(None) => return Err(untrusted("The application that sent you here is not registered.")),
             Err(e) => {
                 tracing::error!(error = %e, "client lookup failed");
+                if matches!(e, crate::store::StoreError::Unavailable(_)) {
+                    return Err(AuthorizeError::Unavailable);
+                }
                 return Err(untrusted("The request could not be checked. Please try again."));
             }
         };
@@ -601,10 +607,10 @@ impl Provider {
             return Err(fail(OAuthError::request("state is too long")));
         }
         if p.request.is_some() {
-            return Err(fail(OAuthError::InvalidRequest("request objects are not supported (request_not_supported)".into())));
+            return Err(fail(OAuthError::RequestNotSupported("request objects are not supported".into())));
         }
         if p.request_uri.is_some() {
-            return Err(fail(OAuthError::InvalidRequest("request_uri is not supported (request_uri_not_supported)".into())));
+            return Err(fail(OAuthError::RequestUriNotSupported("request_uri is not supported".into())));
         }
         match p.response_type.as_deref() {
             Some("code") => {}
@@ -1238,7 +1244,7 @@ impl Provider {
                     m.insert("token_type".into(), Value::String("Bearer".into()));
                     Value::Object(m)
                 }
-                Err(OAuthError::ServerError(e)) => return Err(OAuthError::ServerError(e)),
+                Err(e) if e.is_fault() => return Err(e),
                 Err(_) => inactive,
             });
         }
@@ -1275,11 +1281,15 @@ impl Provider {
                 }
             return Ok(());
         }
-        if let Ok(at) = self.verify_access_token(token).await
-            && at.client_id == caller.id.as_str() {
+        match self.verify_access_token(token).await {
+            Ok(at) if at.client_id == caller.id.as_str() => {
                 let exp = OffsetDateTime::from_unix_timestamp(at.exp).unwrap_or(now);
                 self.inner.store.revoke_access_token(&at.jti, exp, now).await?;
             }
+            // A revocation never answers 200 without having been recorded.
+            Err(e) if e.is_fault() => return Err(e),
+            _ => {}
+        }
         Ok(())
     }
 

@@ -92,10 +92,11 @@ pub async fn post(State(state): State<AppState>, Client(ctx): Client, headers: H
 /// error page when the client or redirect URI cannot be trusted, else a redirect).
 async fn validated(state: &AppState, pairs: &Pairs) -> Result<AuthorizationRequest, Response> {
     let raw = params::authorize(pairs)
-        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "This sign-in request is not valid", e.description()))?;
+        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "This sign-in request is not valid", &e.description()))?;
     state.provider().validate_authorization(&raw).await.map_err(|e| match e {
         AuthorizeError::Untrusted(msg) => error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg),
         AuthorizeError::Redirect(resp) => deliver(&resp),
+        AuthorizeError::Unavailable => PageError::Unavailable("client lookup".into()).into_response(),
     })
 }
 

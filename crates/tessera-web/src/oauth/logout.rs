@@ -40,7 +40,7 @@ async fn decide(state: &AppState, p: &Pairs, signed_in: Option<&Authenticated>) 
         .provider()
         .end_session(hint.as_deref(), client_id.as_deref(), uri.as_deref(), st.as_deref(), signed_in.map(|w| w.user.id))
         .await
-        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "This sign-out request is not valid", e.description()))
+        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "This sign-out request is not valid", &e.description()))
 }
 
 async fn sign_out(state: &AppState, headers: &HeaderMap, ctx: &RequestContext) -> Result<String, PageError> {

@@ -12,7 +12,7 @@ use tessera_testkit::{Backend, TestDb, scratch_dir};
 on_both_backends!(sessions_survive_kill_9, restart_with_an_administrator_present, oauth_state_survives_kill_9);
 
 /// A `tessera` command with the test environment and nothing inherited from ours.
-fn tessera(data_dir: &Path, database_url: &str) -> Command {
+pub(crate) fn tessera(data_dir: &Path, database_url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
     for (k, _) in std::env::vars() {
         if k.starts_with("TESSERA_") {
@@ -25,12 +25,12 @@ fn tessera(data_dir: &Path, database_url: &str) -> Command {
 }
 
 /// A running `tessera serve`, killed with SIGKILL when dropped.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     /// `http://127.0.0.1:PORT` (the address it is bound to).
-    base: String,
+    pub(crate) base: String,
     /// What it printed on stdout so far.
-    stdout: Arc<Mutex<Vec<String>>>,
+    pub(crate) stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -40,7 +40,22 @@ impl Server {
 
     /// Like [`Server::start`], with extra environment variables (e.g. a fixed `TESSERA_LISTEN`).
     fn start_with_env(data_dir: &Path, database_url: &str, log: &str, env: &[(&str, &str)]) -> Server {
-        let stderr = std::fs::File::create(data_dir.join(log)).unwrap();
+        Self::start_logged(data_dir, database_url, &data_dir.join(log), env)
+    }
+
+    /// Like [`Server::start_with_env`], logging to `log` (a path anywhere, e.g. outside a
+    /// data directory that is about to fill up).
+    pub(crate) fn start_logged(data_dir: &Path, database_url: &str, log: &Path, env: &[(&str, &str)]) -> Server {
+        match Self::try_start(data_dir, database_url, log, env) {
+            Ok(server) => server,
+            Err(stderr) => panic!("tessera serve did not report its address; stderr:\n{stderr}"),
+        }
+    }
+
+    /// Starts `tessera serve`; on failure (it exited or never reported its address) returns
+    /// what it wrote on stderr.
+    pub(crate) fn try_start(data_dir: &Path, database_url: &str, log: &Path, env: &[(&str, &str)]) -> Result<Server, String> {
+        let stderr = std::fs::File::create(log).unwrap();
         let mut child = tessera(data_dir, database_url)
             .envs(env.iter().copied())
             .arg("serve")
@@ -71,20 +86,20 @@ impl Server {
                         assert!(issuer.starts_with("http://localhost:"), "{line}");
                         let bound = rest.split("(bound to ").nth(1).unwrap().trim_end_matches(')');
                         assert_eq!(issuer.rsplit(':').next(), bound.rsplit(':').next(), "{line}");
-                        return Server { child, base: format!("http://{bound}"), stdout };
+                        return Ok(Server { child, base: format!("http://{bound}"), stdout });
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    let log = std::fs::read_to_string(data_dir.join(log)).unwrap_or_default();
-                    panic!("tessera serve did not report its address; stderr:\n{log}");
+                    let _ = child.wait();
+                    return Err(std::fs::read_to_string(log).unwrap_or_default());
                 }
             }
         }
     }
 
     /// `kill -9`.
-    fn kill_9(mut self) {
+    pub(crate) fn kill_9(mut self) {
         self.child.kill().unwrap(); // SIGKILL on Unix
         self.child.wait().unwrap();
     }
@@ -98,7 +113,7 @@ impl Drop for Server {
 }
 
 /// Runs a CLI command with `stdin`; returns its JSON output.
-fn cli(data_dir: &Path, database_url: &str, args: &[&str], stdin: &str) -> serde_json::Value {
+pub(crate) fn cli(data_dir: &Path, database_url: &str, args: &[&str], stdin: &str) -> serde_json::Value {
     let mut child = tessera(data_dir, database_url)
         .args(args)
         .stdin(Stdio::piped())
@@ -114,7 +129,7 @@ fn cli(data_dir: &Path, database_url: &str, args: &[&str], stdin: &str) -> serde
 }
 
 /// Signs in through the login form; returns the session id.
-async fn sign_in(base: &str, username: &str) -> String {
+pub(crate) async fn sign_in(base: &str, username: &str) -> String {
     let c = client();
     let page = c.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
     let csrf = field_value(&page, "csrf_token").unwrap();
@@ -129,7 +144,7 @@ async fn sign_in(base: &str, username: &str) -> String {
     cookie_value(&set)
 }
 
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -206,7 +221,7 @@ fn kid_of(jwt: &str) -> String {
 }
 
 /// The published key ids, sorted.
-async fn jwks_kids(base: &str) -> Vec<String> {
+pub(crate) async fn jwks_kids(base: &str) -> Vec<String> {
     let jwks: serde_json::Value = bare_client().get(format!("{base}/oauth2/jwks")).send().await.unwrap().json().await.unwrap();
     let mut kids: Vec<String> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
     kids.sort();

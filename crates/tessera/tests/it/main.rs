@@ -48,3 +48,6 @@ mod hygiene;
 mod file_modes;
 mod backchannel_targets;
 mod login_defences;
+mod body_limit;
+mod error_codes;
+mod faults;
