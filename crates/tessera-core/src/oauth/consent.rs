@@ -112,6 +112,9 @@ impl Provider {
             Ok(r) => r,
             Err(AuthorizeError::Untrusted(msg)) => return Ok(ConsentOutcome::Refused(msg)),
             Err(AuthorizeError::Redirect(resp)) => return Ok(ConsentOutcome::Respond(resp)),
+            Err(AuthorizeError::Unavailable) => {
+                return Err(OAuthError::TemporarilyUnavailable("the database is out of reach".into()));
+            }
         };
         if req.client.id != record.client_id {
             return refused();
