@@ -658,7 +658,8 @@ async fn existing_clients_do_not_require_mfa_after_migration(db: TestDb) {
         }
     }
     let store = SqlStore::connect(&url, &ConnectOptions::default()).await.unwrap();
-    assert_eq!(store.migrate(now()).await.unwrap(), vec![5], "only the MFA migration was pending ({dir})");
+    let applied = store.migrate(now()).await.unwrap();
+    assert!(applied.first() == Some(&5) && applied.iter().all(|v| *v >= 5), "only the MFA migration and later ones were pending ({dir}): {applied:?}");
     let old = store.find_client(&ClientId::new("old-client")).await.unwrap().expect("kept");
     assert!(!old.require_mfa);
     assert_eq!(old.auth_method, AuthMethod::None);
