@@ -167,7 +167,11 @@ pub async fn headers(State(state): State<AppState>, mut req: Request, next: Next
     let mut res = if too_long {
         crate::error::error_page(http::StatusCode::URI_TOO_LONG, "Address too long", "The address of this request is longer than accepted.")
     } else if declares_too_large_body(&req) {
-        too_large(req.uri().path())
+        // The body is never read, so the connection cannot carry another request: say so,
+        // or a client may send its next request on a connection the server then drops.
+        let mut r = too_large(req.uri().path());
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
     } else {
         next.run(req).await
     };
