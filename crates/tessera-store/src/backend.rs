@@ -61,7 +61,7 @@ pub struct ConnectOptions {
 }
 
 /// Default of [`ConnectOptions::acquire_timeout`].
-pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for ConnectOptions {
     fn default() -> Self {
