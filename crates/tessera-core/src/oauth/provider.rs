@@ -944,6 +944,10 @@ impl Provider {
         if !constant_time_eq(computed.as_bytes(), record.code_challenge.as_bytes()) {
             return Err(OAuthError::grant("code_verifier does not match the code_challenge"));
         }
+        // Read the user before the code is used up, so a database failure in between does
+        // not burn a code that the client could otherwise redeem on retry.
+        let user = self.active_user(record.user_id).await?;
+        check_admin_user(&record.scope, &user)?;
         let record = match self.inner.store.consume_authorization_code(&hash, &client.id, now).await? {
             CodeConsumption::Consumed(r) => r,
             CodeConsumption::Replayed => {
@@ -952,8 +956,6 @@ impl Provider {
             }
             CodeConsumption::Unknown => return Err(invalid()),
         };
-        let user = self.active_user(record.user_id).await?;
-        check_admin_user(&record.scope, &user)?;
         let grant = Grant {
             id: uuid::Uuid::now_v7(),
             user_id: record.user_id,
@@ -1019,6 +1021,10 @@ impl Provider {
         let Some(info) = self.inner.store.find_refresh_token(&old).await? else {
             return Err(OAuthError::grant("the refresh token is invalid"));
         };
+        if info.client_id != client.id || info.grant.revoked_at.is_some() {
+            // What rotation would answer too, without telling anything about another client's grant.
+            return Err(OAuthError::grant("the refresh token is invalid"));
+        }
         let expires_at = self.check_refreshable(client, &info, now).await?;
         let grant = info.grant;
         // The new refresh token and the access-token record are made before rotation so
@@ -1044,6 +1050,17 @@ impl Provider {
             }
             None => Scopes::parse(&grant.scope).map_err(OAuthError::ServerError)?,
         };
+        // Every read happens before rotation: once the rotation has committed, nothing may
+        // fail, or a client that retries after an error presents a rotated token and the
+        // reuse detection revokes its grant. (Disabling a user revokes its grants in the same
+        // transaction, so a user disabled after this read makes the rotation refuse.)
+        let user = match self.active_user(grant.user_id).await.and_then(|u| check_admin_user(&grant.scope, &u).map(|()| u)) {
+            Ok(u) => u,
+            Err(e) => {
+                self.inner.store.revoke_grant(grant.id, now).await?;
+                return Err(e);
+            }
+        };
         let grant = match self.inner.store.rotate_refresh_token(&old, &client.id, &new, Some(&access_record), now).await? {
             RefreshRotation::Rotated(g) => g,
             RefreshRotation::Reused => {
@@ -1051,13 +1068,6 @@ impl Provider {
                 return Err(OAuthError::grant("the refresh token was already used; the grant has been revoked"));
             }
             RefreshRotation::Invalid => return Err(OAuthError::grant("the refresh token is invalid")),
-        };
-        let user = match self.active_user(grant.user_id).await.and_then(|u| check_admin_user(&grant.scope, &u).map(|()| u)) {
-            Ok(u) => u,
-            Err(e) => {
-                self.inner.store.revoke_grant(grant.id, now).await?;
-                return Err(e);
-            }
         };
         let minted = self.mint_with_jti(client, &user, &grant, &requested, None, now, jti)?;
         Ok(TokenResponse {
