@@ -21,7 +21,7 @@ use std::sync::Arc;
 use time::Duration;
 
 /// Password rules: NIST SP 800-63B-4 lengths, the shipped blocklist, no composition rules.
-pub use crate::password_policy::PasswordPolicy as PasswordRules;
+pub use crate::password::PasswordPolicy as PasswordRules;
 
 /// Input for creating a user.
 #[derive(Debug, Clone)]

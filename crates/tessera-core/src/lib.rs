@@ -10,8 +10,6 @@ pub mod jose;
 pub mod mfa;
 pub mod oauth;
 pub mod password;
-pub mod password_patterns;
-pub mod password_policy;
 pub mod secret;
 pub mod session;
 pub mod store;

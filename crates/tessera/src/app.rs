@@ -119,7 +119,11 @@ pub fn accounts(config: &Config, store: Arc<SqlStore>, clock: SharedClock, issue
     let policy = session_policy(config)?;
     let rules = PasswordRules { min_chars_single_factor: config.min_password, ..PasswordRules::default() };
     // Load the blocklist now rather than on the first sign-up.
-    drop(tokio::task::spawn_blocking(|| tessera_core::password_policy::blocklist().len()));
+    drop(tokio::task::spawn_blocking(|| {
+        let started = std::time::Instant::now();
+        let entries = tessera_core::password::blocklist().len();
+        tracing::debug!(entries, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "password blocklist loaded");
+    }));
     Ok(Accounts::new(store, hasher, clock, policy, rules, mfa_settings(config, issuer, master_key)?))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod backchannel;
+pub mod breach;
 pub mod cli;
 pub mod config;
 pub mod demo;

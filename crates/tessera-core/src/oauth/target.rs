@@ -70,7 +70,7 @@ pub fn check_backchannel_uri(uri: &str, allow_private: bool) -> Result<(), CoreE
              only public targets are allowed (set [oauth] allow_private_backchannel for development)"
         ))
     };
-    let url = reqwest::Url::parse(uri).map_err(|_| CoreError::Invalid(format!("back-channel logout URI {uri:?} is not a URL")))?;
+    let url = url::Url::parse(uri).map_err(|_| CoreError::Invalid(format!("back-channel logout URI {uri:?} is not a URL")))?;
     let host = url.host_str().ok_or_else(refused)?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
