@@ -2,7 +2,8 @@
 //! first-administrator setup link. Handlers call exactly one of these per request.
 
 use crate::CoreError;
-use crate::audit::{AuditEvent, AuditKind, Auditor};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::auditor::Auditor;
 use crate::clock::SharedClock;
 use crate::ids::{SessionHandle, UserId};
 use crate::jose::KeySealer;

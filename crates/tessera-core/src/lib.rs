@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod auditor;
 pub mod clock;
 pub mod error;
 pub mod ids;
