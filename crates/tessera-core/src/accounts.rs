@@ -555,7 +555,7 @@ impl Accounts {
 
 fn conflict(e: StoreError) -> CoreError {
     match e {
-        StoreError::Conflict(what) => CoreError::Conflict(what),
+        StoreError::Conflict(what) => CoreError::Conflict(what.as_str()),
         StoreError::NotFound => CoreError::NotFound,
         other => CoreError::Store(other),
     }

@@ -47,7 +47,7 @@ pub enum CoreError {
 impl CoreError {
     /// Whether the storage is out of reach for now (answer "try again later").
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, CoreError::Store(StoreError::Unavailable(_)))
+        matches!(self, CoreError::Store(e) if e.is_unavailable())
     }
 
     /// Whether this is a fault of the server rather than of the request.
@@ -57,5 +57,27 @@ impl CoreError {
             CoreError::Internal(_) => true,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ConflictKind, Contention};
+
+    #[test]
+    fn lock_timeout_is_unavailable_rollback_and_database_errors_are_internal() {
+        let lock = CoreError::Store(StoreError::Contention(Contention::LockTimeout, "database is locked".into()));
+        assert!(lock.is_unavailable());
+        let down = CoreError::Store(StoreError::Unavailable("connection refused".into()));
+        assert!(down.is_unavailable());
+        // Retried by the store; once retries run out it is a fault of ours, as before.
+        let rolled = CoreError::Store(StoreError::Contention(Contention::RolledBack, "deadlock detected".into()));
+        assert!(!rolled.is_unavailable() && rolled.is_internal());
+        let broken = CoreError::Store(StoreError::Database("syntax error".into()));
+        assert!(!broken.is_unavailable() && broken.is_internal());
+        let taken = CoreError::Store(StoreError::Conflict(ConflictKind::Username));
+        assert!(!taken.is_unavailable() && !taken.is_internal());
+        assert_eq!(StoreError::Conflict(ConflictKind::PasskeyCredential).to_string(), "credential is already taken");
     }
 }

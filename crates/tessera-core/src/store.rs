@@ -11,26 +11,103 @@ use crate::user::{NewUser, User, UserUpdate};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-/// A storage failure.
+/// The cause of a storage failure as the database driver reported it (for logs).
+pub type StoreCause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Which unique value a refused write would have duplicated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// Another user's username (compared in canonical form).
+    Username,
+    /// Another user's e-mail address (compared in canonical form).
+    Email,
+    /// Another session's handle.
+    SessionHandle,
+    /// A passkey credential id already registered.
+    PasskeyCredential,
+    /// Any other unique key: a generated id, or the hash of a one-time value, already stored.
+    Key,
+}
+
+impl ConflictKind {
+    /// The word for what was taken, as shown in messages ("username is already taken").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictKind::Username => "username",
+            ConflictKind::Email => "email",
+            ConflictKind::SessionHandle => "session",
+            ConflictKind::PasskeyCredential => "credential",
+            ConflictKind::Key => "value",
+        }
+    }
+}
+
+impl std::fmt::Display for ConflictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a write lost to a concurrent transaction. Nothing was written either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contention {
+    /// The database rolled the transaction back to break a deadlock or to keep
+    /// transactions serialisable (PostgreSQL 40P01, 40001): running the intent again at
+    /// once is safe and usually succeeds.
+    RolledBack,
+    /// A lock was not granted in time (SQLite BUSY or LOCKED once the busy timeout passed,
+    /// PostgreSQL 55P03): the database is too busy for now, which callers treat like
+    /// [`StoreError::Unavailable`].
+    LockTimeout,
+}
+
+impl std::fmt::Display for Contention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Contention::RolledBack => "transaction aborted by contention",
+            Contention::LockTimeout => "lock not granted in time",
+        })
+    }
+}
+
+/// A storage failure. The store classifies database errors by their codes (SQLSTATE,
+/// SQLite result codes), so callers match on variants, never on message text.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint refused the write; names what was taken.
     #[error("{0} is already taken")]
-    Conflict(&'static str),
+    Conflict(ConflictKind),
     /// The row to change does not exist.
     #[error("not found")]
     NotFound,
+    /// The write lost to a concurrent transaction; nothing was written.
+    #[error("{0}: {1}")]
+    Contention(Contention, StoreCause),
     /// The database is out of reach for now: connection refused or lost, no connection
-    /// within the acquire timeout, locked or busy, disk full or an I/O error. Callers answer
-    /// "try again later" (503 with `Retry-After`); nothing was written.
+    /// within the acquire timeout, server shutting down, disk full, out of memory or an I/O
+    /// error. Callers answer "try again later" (503 with `Retry-After`); nothing was written.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// The database answered with an error.
+    Unavailable(StoreCause),
+    /// The database answered with any other error (a fault of the query or the schema).
     #[error("database error: {0}")]
-    Database(String),
+    Database(StoreCause),
     /// Stored data could not be understood.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the database is out of reach for now, so the answer is "try again later":
+    /// [`StoreError::Unavailable`], or a lock not granted in time.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Contention(Contention::LockTimeout, _))
+    }
+
+    /// Whether the database rolled the transaction back for contention, so running the
+    /// same intent again at once is safe.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Contention(Contention::RolledBack, _))
+    }
 }
 
 /// A user together with their password hash, for sign-in.
@@ -94,7 +171,7 @@ pub trait Store: MfaStore + crate::oauth::grant_policy::LifecycleStore + Send + 
     async fn ping(&self) -> Result<(), StoreError>;
 
     // ---- users ----
-    /// Creates a user; `Conflict("username")`/`Conflict("email")` when taken.
+    /// Creates a user; `Conflict(Username)`/`Conflict(Email)` when taken.
     async fn create_user(&self, user: &NewUser, now: OffsetDateTime) -> Result<User, StoreError>;
     /// Finds a user by id.
     async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
@@ -331,7 +408,7 @@ pub trait MfaStore: Send + Sync + 'static {
     async fn use_recovery_code(&self, user_id: UserId, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     // ---- passkeys ----
-    /// Registers a passkey; `Conflict("credential")` if its credential id is registered.
+    /// Registers a passkey; `Conflict(PasskeyCredential)` if its credential id is registered.
     async fn create_passkey(&self, passkey: &PasskeyRecord) -> Result<(), StoreError>;
     /// A user's passkeys, oldest first.
     async fn list_passkeys(&self, user_id: UserId) -> Result<Vec<PasskeyRecord>, StoreError>;

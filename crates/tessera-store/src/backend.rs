@@ -1,15 +1,22 @@
 //! Connecting to SQLite or PostgreSQL, and the few things that differ between them: pool
 //! shapes, pragmas, how a write transaction begins, and error classification.
 //!
-//! Faults: an error that means "the database is out of reach for now" (connection refused or
-//! lost, no connection within the acquire timeout, locked or busy, disk full, I/O error) is
-//! [`StoreError::Unavailable`]. A writer connection that comes back from a failed transaction
+//! Errors are classified by their codes, never their wording: SQLSTATE on PostgreSQL, the
+//! result code on SQLite (whose unique-violation message is only read for the column it
+//! names, since SQLite reports no constraint name). A unique violation is
+//! [`StoreError::Conflict`] naming what was taken; a transaction rolled back for a deadlock
+//! or serialisation failure, or a lock not granted in time, is [`StoreError::Contention`];
+//! an error that means "the database is out of reach for now" (connection refused or lost,
+//! no connection within the acquire timeout, disk full, I/O error) is
+//! [`StoreError::Unavailable`]. A lock not granted in time counts as unavailable too
+//! ([`StoreError::is_unavailable`]). A writer connection that comes back from a failed transaction
 //! still inside one (SQLite rolls back by itself on SQLITE_FULL, after which sqlx's own
 //! `ROLLBACK` fails and its transaction depth stays 1) is closed, never reused, so one failed
 //! write cannot poison the next. [`WriteHealth`] remembers whether the last write failed for
 //! such a reason, for readiness.
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Database, Postgres, Sqlite, Transaction};
 use std::path::PathBuf;
@@ -17,7 +24,7 @@ use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tessera_core::store::StoreError;
+use tessera_core::store::{ConflictKind, Contention, StoreError};
 
 /// Which database a URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +81,7 @@ impl Default for ConnectOptions {
 }
 
 /// Whether the last write failed because the database was out of reach (disk full,
-/// locked, down); cleared by the next successful write. Readiness checks it.
+/// locked, down: [`StoreError::is_unavailable`]); cleared by the next successful write. Readiness checks it.
 #[derive(Debug, Default)]
 pub(crate) struct WriteHealth(AtomicBool);
 
@@ -84,7 +91,7 @@ impl WriteHealth {
         let result = write.await;
         match &result {
             Ok(_) => self.0.store(false, Ordering::Relaxed),
-            Err(StoreError::Unavailable(_)) => self.0.store(true, Ordering::Relaxed),
+            Err(e) if e.is_unavailable() => self.0.store(true, Ordering::Relaxed),
             Err(_) => {}
         }
         result
@@ -106,7 +113,7 @@ pub(crate) async fn connect(kind: &DatabaseKind, opts: &ConnectOptions) -> Resul
         DatabaseKind::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
+                    .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display()).into()))?;
             }
             let base = SqliteConnectOptions::new()
                 .filename(path)
@@ -195,57 +202,96 @@ impl WritePool for PgPool {
     }
 }
 
-/// PostgreSQL aborted the transaction on a deadlock (40P01) or serialisation failure (40001).
-const CONTENTION: &str = "transaction aborted by contention";
-
-/// Whether an error is a transaction aborted by contention, which is safe to retry.
-pub(crate) fn is_contention(e: &StoreError) -> bool {
-    matches!(e, StoreError::Database(m) if m.starts_with(CONTENTION))
+/// What a database error means for callers, decided from its codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Conflict(ConflictKind),
+    Contention(Contention),
+    Unavailable,
+    Other,
 }
 
-/// Whether a database error means "out of reach for now" rather than a wrong query.
-fn is_unavailable(e: &sqlx::Error) -> bool {
+/// The unique keys callers tell apart, as each backend names them: the PostgreSQL
+/// constraint name, and the `table.column` SQLite reports (it does not report constraint
+/// names; its unique-violation message is `UNIQUE constraint failed: <table>.<column>`).
+/// Any other unique key is [`ConflictKind::Key`].
+const UNIQUE_KEYS: [(&str, &str, ConflictKind); 4] = [
+    ("users_username_canonical_key", "users.username_canonical", ConflictKind::Username),
+    ("users_email_canonical_key", "users.email_canonical", ConflictKind::Email),
+    ("sessions_handle_key", "sessions.handle", ConflictKind::SessionHandle),
+    ("passkeys_credential_id_key", "passkeys.credential_id", ConflictKind::PasskeyCredential),
+];
+
+fn conflict(matches: impl Fn(&(&str, &str, ConflictKind)) -> bool) -> Class {
+    Class::Conflict(UNIQUE_KEYS.iter().find(|k| matches(k)).map_or(ConflictKind::Key, |k| k.2))
+}
+
+// SQLite primary result codes (the low byte of the extended code sqlx reports).
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+const SQLITE_NOMEM: i32 = 7;
+const SQLITE_IOERR: i32 = 10;
+const SQLITE_FULL: i32 = 13;
+const SQLITE_CANTOPEN: i32 = 14;
+const SQLITE_PROTOCOL: i32 = 15;
+
+fn classify_sqlite(e: &sqlx::sqlite::SqliteError) -> Class {
+    let extended = e.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+    match extended & 0xff {
+        SQLITE_BUSY | SQLITE_LOCKED => Class::Contention(Contention::LockTimeout),
+        SQLITE_NOMEM | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN | SQLITE_PROTOCOL => Class::Unavailable,
+        _ if e.kind() == ErrorKind::UniqueViolation => {
+            let target = e.message().strip_prefix("UNIQUE constraint failed: ").unwrap_or("");
+            conflict(|k| k.1 == target)
+        }
+        _ => Class::Other,
+    }
+}
+
+fn classify_postgres(e: &PgDatabaseError) -> Class {
+    match e.code() {
+        // serialization_failure, deadlock_detected: PostgreSQL rolled the transaction back.
+        "40001" | "40P01" => Class::Contention(Contention::RolledBack),
+        "55P03" => Class::Contention(Contention::LockTimeout),
+        // Server shutting down or starting up; classes 08 (connection), 53 (insufficient
+        // resources: disk full, out of memory, too many connections), 58 (system, I/O).
+        "57P01" | "57P02" | "57P03" => Class::Unavailable,
+        c if c.starts_with("08") || c.starts_with("53") || c.starts_with("58") => Class::Unavailable,
+        _ if e.kind() == ErrorKind::UniqueViolation => {
+            let name = e.constraint().unwrap_or("");
+            conflict(|k| k.0 == name)
+        }
+        _ => Class::Other,
+    }
+}
+
+fn classify(e: &sqlx::Error) -> Class {
     match e {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(d) => {
-            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                // Primary result codes: BUSY 5, LOCKED 6, NOMEM 7, IOERR 10, FULL 13,
-                // CANTOPEN 14, PROTOCOL 15 (`code` is the extended code).
-                let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
-                return matches!(code, 5 | 6 | 7 | 10 | 13 | 14 | 15);
-            }
-            // SQLSTATE classes 08 (connection), 53 (insufficient resources: disk full, out
-            // of memory, too many connections), 58 (system/I/O error); 57P01-57P03 (server
-            // shutting down or starting up); 55P03 (lock not available).
-            d.code().is_some_and(|c| {
-                c.starts_with("08") || c.starts_with("53") || c.starts_with("58") || matches!(&*c, "57P01" | "57P02" | "57P03" | "55P03")
-            })
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            Class::Unavailable
         }
-        _ => false,
+        sqlx::Error::Database(d) => {
+            if let Some(e) = d.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                classify_sqlite(e)
+            } else if let Some(e) = d.try_downcast_ref::<PgDatabaseError>() {
+                classify_postgres(e)
+            } else {
+                Class::Other
+            }
+        }
+        _ => Class::Other,
     }
 }
 
-/// Maps a database error, naming the unique value when a unique constraint refused a write.
+/// Maps a database error to a [`StoreError`] by its codes: a unique violation names what
+/// was taken, contention and unavailability keep the driver's error as their cause.
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    if is_unavailable(&e) {
-        return StoreError::Unavailable(e.to_string());
+    match classify(&e) {
+        Class::Conflict(kind) => StoreError::Conflict(kind),
+        Class::Contention(how) => StoreError::Contention(how, Box::new(e)),
+        Class::Unavailable => StoreError::Unavailable(Box::new(e)),
+        Class::Other => StoreError::Database(Box::new(e)),
     }
-    if let sqlx::Error::Database(ref d) = e {
-        if matches!(d.code().as_deref(), Some("40P01" | "40001")) {
-            return StoreError::Database(format!("{CONTENTION}: {}", d.message()));
-        }
-    }
-    if let sqlx::Error::Database(ref d) = e
-        && d.is_unique_violation() {
-            let text = format!("{} {}", d.constraint().unwrap_or(""), d.message());
-            for (needle, what) in [("email", "email"), ("username", "username"), ("handle", "session"), ("credential", "credential"), ("id", "id")] {
-                if text.contains(needle) {
-                    return StoreError::Conflict(what);
-                }
-            }
-            return StoreError::Conflict("value");
-        }
-    StoreError::Database(e.to_string())
 }
 
 /// Runs `$body` with `$pool` bound to the backend's pool: the reader pool for `read`, the
@@ -272,3 +318,6 @@ macro_rules! on_db {
     };
 }
 pub(crate) use on_db;
+
+#[cfg(test)]
+mod tests;

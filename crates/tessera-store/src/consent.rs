@@ -1,7 +1,8 @@
 //! `ConsentStore` for [`SqlStore`]: consent screens waiting for an answer, each taken once
 //! with `DELETE … RETURNING` by the session it was shown in.
 
-use crate::backend::{db, on_db};
+use crate::backend::on_db;
+use crate::query::{Exec, Fetch, take_by_hash};
 use crate::rows::{id, ts};
 use crate::store::SqlStore;
 use async_trait::async_trait;
@@ -54,26 +55,23 @@ impl ConsentStore for SqlStore {
             .bind(&request)
             .bind(c.created_at.unix_timestamp())
             .bind(c.expires_at.unix_timestamp())
-            .execute(pool)
+            .exec(pool)
             .await
-            .map(|r| r.rows_affected())
-            .map_err(db)
         })?;
         Ok(())
     }
 
     async fn take_pending_consent(&self, hash: &TokenHash, sid: SessionHandle, now: OffsetDateTime) -> Result<Option<PendingConsent>, StoreError> {
         let row: Option<PendingConsentRow> = on_db!(self, write, |pool| {
-            sqlx::query_as(
-                "DELETE FROM pending_consents WHERE hash = $1 AND sid = $2 AND expires_at > $3 \
+            take_by_hash(
+                "DELETE FROM pending_consents WHERE hash = $1 AND expires_at > $2 AND sid = $3 \
                  RETURNING hash, sid, user_id, client_id, request, created_at, expires_at",
+                hash,
+                now,
             )
-            .bind(hash.as_bytes().as_slice())
             .bind(sid.to_string())
-            .bind(now.unix_timestamp())
-            .fetch_optional(pool)
+            .optional(pool)
             .await
-            .map_err(db)
         })?;
         row.map(PendingConsentRow::into_consent).transpose()
     }
@@ -82,10 +80,8 @@ impl ConsentStore for SqlStore {
         on_db!(self, write, |pool| {
             sqlx::query("DELETE FROM pending_consents WHERE expires_at <= $1")
                 .bind(now.unix_timestamp())
-                .execute(pool)
+                .exec(pool)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
         })
     }
 }

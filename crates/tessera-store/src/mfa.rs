@@ -3,7 +3,8 @@
 //! backends. Every single-use rule is one conditional statement (`UPDATE … WHERE <unused>`,
 //! `DELETE … RETURNING`), so concurrent callers cannot both win.
 
-use crate::backend::{WritePool, db, on_db};
+use crate::backend::{WritePool, on_db};
+use crate::query::{Exec, Fetch, commit, take_by_hash};
 use crate::rows::{SessionRow, id, session_columns, ts};
 use crate::store::SqlStore;
 use async_trait::async_trait;
@@ -147,10 +148,8 @@ impl MfaStore for SqlStore {
             .bind(p.upgrade.as_ref().map(|h| h.as_bytes().to_vec()))
             .bind(i64::from(p.failures))
             .bind(p.expires_at.unix_timestamp())
-            .execute(pool)
+            .exec(pool)
             .await
-            .map(|r| r.rows_affected())
-            .map_err(db)
         })?;
         Ok(())
     }
@@ -160,24 +159,17 @@ impl MfaStore for SqlStore {
             sqlx::query_as(concat!("SELECT ", pending_columns!(), " FROM pending_logins WHERE hash = $1 AND expires_at > $2"))
                 .bind(hash.as_bytes().as_slice())
                 .bind(now.unix_timestamp())
-                .fetch_optional(pool)
+                .optional(pool)
                 .await
-                .map_err(db)
         })?;
         row.map(PendingRow::into_pending).transpose()
     }
 
     async fn take_pending_login(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<PendingLogin>, StoreError> {
         let row: Option<PendingRow> = on_db!(self, write, |pool| {
-            sqlx::query_as(concat!(
-                "DELETE FROM pending_logins WHERE hash = $1 AND expires_at > $2 RETURNING ",
-                pending_columns!()
-            ))
-            .bind(hash.as_bytes().as_slice())
-            .bind(now.unix_timestamp())
-            .fetch_optional(pool)
-            .await
-            .map_err(db)
+            take_by_hash(concat!("DELETE FROM pending_logins WHERE hash = $1 AND expires_at > $2 RETURNING ", pending_columns!()), hash, now)
+                .optional(pool)
+                .await
         })?;
         row.map(PendingRow::into_pending).transpose()
     }
@@ -186,9 +178,8 @@ impl MfaStore for SqlStore {
         let failures: Option<i64> = on_db!(self, write, |pool| {
             sqlx::query_scalar("UPDATE pending_logins SET failures = failures + 1 WHERE hash = $1 RETURNING failures")
                 .bind(hash.as_bytes().as_slice())
-                .fetch_optional(pool)
+                .optional(pool)
                 .await
-                .map_err(db)
         })?;
         failures.map(|n| count(n, "failure count")).transpose()
     }
@@ -212,9 +203,8 @@ impl MfaStore for SqlStore {
             .bind(amr.join(" "))
             .bind(auth_time.unix_timestamp())
             .bind(user_id.to_string())
-            .fetch_optional(pool)
+            .optional(pool)
             .await
-            .map_err(db)
         })?;
         row.map(SessionRow::into_session).transpose()
     }
@@ -228,9 +218,8 @@ impl MfaStore for SqlStore {
                    (SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL)",
             )
             .bind(user_id.to_string())
-            .fetch_one(pool)
+            .one(pool)
             .await
-            .map_err(db)
         })?;
         Ok(FactorSummary {
             totp: totp > 0,
@@ -253,10 +242,8 @@ impl MfaStore for SqlStore {
             .bind(user_id.to_string())
             .bind(sealed_secret)
             .bind(now.unix_timestamp())
-            .execute(pool)
+            .exec(pool)
             .await
-            .map(|r| r.rows_affected())
-            .map_err(db)
         })?;
         Ok(n == 1)
     }
@@ -267,9 +254,8 @@ impl MfaStore for SqlStore {
                 "SELECT user_id, sealed_secret, confirmed_at, last_step, created_at FROM totp_credentials WHERE user_id = $1",
             )
             .bind(user_id.to_string())
-            .fetch_optional(pool)
+            .optional(pool)
             .await
-            .map_err(db)
         })?;
         row.map(TotpRow::into_record).transpose()
     }
@@ -282,10 +268,8 @@ impl MfaStore for SqlStore {
             .bind(user_id.to_string())
             .bind(step)
             .bind(now.unix_timestamp())
-            .execute(pool)
+            .exec(pool)
             .await
-            .map(|r| r.rows_affected())
-            .map_err(db)
         })?;
         Ok(n == 1)
     }
@@ -298,10 +282,8 @@ impl MfaStore for SqlStore {
             )
             .bind(user_id.to_string())
             .bind(step)
-            .execute(pool)
+            .exec(pool)
             .await
-            .map(|r| r.rows_affected())
-            .map_err(db)
         })?;
         Ok(n == 1)
     }
@@ -310,10 +292,8 @@ impl MfaStore for SqlStore {
         let n = on_db!(self, write, |pool| {
             sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
                 .bind(user_id.to_string())
-                .execute(pool)
+                .exec(pool)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
         })?;
         Ok(n == 1)
     }
@@ -329,12 +309,12 @@ impl MfaStore for SqlStore {
                 ("DELETE FROM recovery_codes WHERE user_id = $1", false),
                 ("DELETE FROM pending_logins WHERE user_id = $1", false),
             ] {
-                let n = sqlx::query(sql).bind(user_id.to_string()).execute(&mut *tx).await.map_err(db)?.rows_affected();
+                let n = sqlx::query(sql).bind(user_id.to_string()).exec(&mut *tx).await?;
                 if factors {
                     removed += n;
                 }
             }
-            tx.commit().await.map_err(db)?;
+            commit(tx).await?;
             Ok(removed)
         })
     }
@@ -347,28 +327,24 @@ impl MfaStore for SqlStore {
             // new codes, leaving both sets valid). SQLite has a single writer already.
             let n = sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
                 .bind(user_id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
+                .exec(&mut *tx)
+                .await?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
             sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
                 .bind(user_id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .exec(&mut *tx)
+                .await?;
             for h in hashes {
                 sqlx::query("INSERT INTO recovery_codes (user_id, code_hash, created_at, used_at) VALUES ($1, $2, $3, NULL)")
                     .bind(user_id.to_string())
                     .bind(h.as_bytes().as_slice())
                     .bind(now.unix_timestamp())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                    .exec(&mut *tx)
+                    .await?;
             }
-            tx.commit().await.map_err(db)
+            commit(tx).await
         })
     }
 
@@ -378,10 +354,8 @@ impl MfaStore for SqlStore {
                 .bind(user_id.to_string())
                 .bind(hash.as_bytes().as_slice())
                 .bind(now.unix_timestamp())
-                .execute(pool)
+                .exec(pool)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
         })?;
         Ok(n == 1)
     }
@@ -396,10 +370,8 @@ impl MfaStore for SqlStore {
                 .bind(&p.data)
                 .bind(p.created_at.unix_timestamp())
                 .bind(p.last_used_at.map(|t| t.unix_timestamp()))
-                .execute(pool)
+                .exec(pool)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
         })?;
         Ok(())
     }
@@ -408,9 +380,8 @@ impl MfaStore for SqlStore {
         let rows: Vec<PasskeyRow> = on_db!(self, read, |pool| {
             sqlx::query_as(concat!("SELECT ", passkey_columns!(), " FROM passkeys WHERE user_id = $1 ORDER BY created_at, id"))
                 .bind(user_id.to_string())
-                .fetch_all(pool)
+                .all(pool)
                 .await
-                .map_err(db)
         })?;
         rows.into_iter().map(PasskeyRow::into_record).collect()
     }
@@ -419,9 +390,8 @@ impl MfaStore for SqlStore {
         let row: Option<PasskeyRow> = on_db!(self, read, |pool| {
             sqlx::query_as(concat!("SELECT ", passkey_columns!(), " FROM passkeys WHERE credential_id = $1"))
                 .bind(credential_id)
-                .fetch_optional(pool)
+                .optional(pool)
                 .await
-                .map_err(db)
         })?;
         row.map(PasskeyRow::into_record).transpose()
     }
@@ -432,10 +402,8 @@ impl MfaStore for SqlStore {
                 .bind(id.to_string())
                 .bind(data)
                 .bind(now.unix_timestamp())
-                .execute(pool)
+                .exec(pool)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
         })?;
         // Deleted meanwhile: the caller must not treat the sign-in as recorded.
         if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
@@ -447,10 +415,8 @@ impl MfaStore for SqlStore {
                 .bind(user_id.to_string())
                 .bind(id.to_string())
                 .bind(name)
-                .execute(pool)
+                .exec(pool)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
         })?;
         Ok(n == 1)
     }
@@ -460,10 +426,8 @@ impl MfaStore for SqlStore {
             sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND id = $2")
                 .bind(user_id.to_string())
                 .bind(id.to_string())
-                .execute(pool)
+                .exec(pool)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
         })?;
         Ok(n == 1)
     }
@@ -476,25 +440,17 @@ impl MfaStore for SqlStore {
                 .bind(c.purpose.as_str())
                 .bind(&c.state)
                 .bind(c.expires_at.unix_timestamp())
-                .execute(pool)
+                .exec(pool)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
         })?;
         Ok(())
     }
 
     async fn take_ceremony(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<Ceremony>, StoreError> {
         let row: Option<CeremonyRow> = on_db!(self, write, |pool| {
-            sqlx::query_as(
-                "DELETE FROM webauthn_ceremonies WHERE hash = $1 AND expires_at > $2 \
-                 RETURNING user_id, purpose, state, expires_at",
-            )
-            .bind(hash.as_bytes().as_slice())
-            .bind(now.unix_timestamp())
-            .fetch_optional(pool)
-            .await
-            .map_err(db)
+            take_by_hash("DELETE FROM webauthn_ceremonies WHERE hash = $1 AND expires_at > $2 RETURNING user_id, purpose, state, expires_at", hash, now)
+                .optional(pool)
+                .await
         })?;
         row.map(CeremonyRow::into_ceremony).transpose()
     }
@@ -507,9 +463,9 @@ impl MfaStore for SqlStore {
                 "DELETE FROM pending_logins WHERE expires_at <= $1",
                 "DELETE FROM webauthn_ceremonies WHERE expires_at <= $1",
             ] {
-                n += sqlx::query(sql).bind(now.unix_timestamp()).execute(&mut *tx).await.map_err(db)?.rows_affected();
+                n += sqlx::query(sql).bind(now.unix_timestamp()).exec(&mut *tx).await?;
             }
-            tx.commit().await.map_err(db)?;
+            commit(tx).await?;
             Ok(n)
         })
     }

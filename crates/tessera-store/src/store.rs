@@ -33,7 +33,7 @@ impl std::fmt::Debug for SqlStore {
 impl SqlStore {
     /// Connects to the database a URL names (see [`DatabaseKind::parse`]).
     pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Self, StoreError> {
-        let kind = DatabaseKind::parse(url).map_err(StoreError::Database)?;
+        let kind = DatabaseKind::parse(url).map_err(|e| StoreError::Database(e.into()))?;
         let pools = connect(&kind, opts).await?;
         Ok(Self { pools, write_health: WriteHealth::default(), kind })
     }

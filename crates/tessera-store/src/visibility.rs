@@ -1,7 +1,8 @@
 //! `VisibilityStore` for [`SqlStore`]: which grants each security event concerns, so the
 //! revocation feed shows a subscriber only events about its own tokens and sessions.
 
-use crate::backend::{db, on_db};
+use crate::backend::on_db;
+use crate::query::Fetch;
 use crate::store::SqlStore;
 use async_trait::async_trait;
 use tessera_core::oauth::client::ClientId;
@@ -28,7 +29,7 @@ SELECT seq, client_id, audience FROM security_event_parties WHERE seq > $1 AND s
 impl VisibilityStore for SqlStore {
     async fn security_event_parties(&self, after: i64, until: i64) -> Result<Vec<EventParty>, StoreError> {
         let rows: Vec<(i64, String, String)> = on_db!(self, read, |pool| {
-            sqlx::query_as(PARTIES).bind(after).bind(until).fetch_all(pool).await.map_err(db)
+            sqlx::query_as(PARTIES).bind(after).bind(until).all(pool).await
         })?;
         rows.into_iter()
             .map(|(seq, client_id, audience)| {

@@ -165,10 +165,7 @@ impl From<crate::CoreError> for OAuthError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        match e {
-            crate::store::StoreError::Unavailable(cause) => OAuthError::TemporarilyUnavailable(cause),
-            other => OAuthError::ServerError(other.to_string()),
-        }
+        if e.is_unavailable() { OAuthError::TemporarilyUnavailable(e.to_string()) } else { OAuthError::ServerError(e.to_string()) }
     }
 }
 

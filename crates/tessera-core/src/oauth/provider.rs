@@ -568,7 +568,7 @@ impl Provider {
             Ok(None) => return Err(untrusted("The application that sent you here is not registered.")),
             Err(e) => {
                 tracing::error!(error = %e, "client lookup failed");
-                if matches!(e, crate::store::StoreError::Unavailable(_)) {
+                if e.is_unavailable() {
                     return Err(AuthorizeError::Unavailable);
                 }
                 return Err(untrusted("The request could not be checked. Please try again."));

@@ -11,7 +11,7 @@ use tessera_core::mfa::level::AuthLevel;
 use tessera_core::mfa::model::{Ceremony, CeremonyPurpose, FactorSummary, PasskeyRecord, PendingLogin};
 use tessera_core::oauth::client::{AuthMethod, Client, ClientId, GrantType};
 use tessera_core::secret::{SecretToken, TokenHash};
-use tessera_core::store::{MfaStore, OAuthStore, Store, StoreError};
+use tessera_core::store::{ConflictKind, MfaStore, OAuthStore, Store, StoreError};
 use tessera_store::{ConnectOptions, SqlStore};
 use tessera_testkit::{Backend, TestDb};
 use time::{Duration, OffsetDateTime};
@@ -486,8 +486,8 @@ async fn duplicate_passkey_credential_is_a_conflict(db: TestDb) {
     store.create_passkey(&p).await.unwrap();
     for owner in [u.id, other.id] {
         match store.create_passkey(&passkey(owner, b"shared-credential-id", "Copy", t)).await {
-            Err(StoreError::Conflict(what)) => assert_eq!(what, "credential"),
-            x => panic!("expected Conflict(\"credential\"), got {x:?}"),
+            Err(StoreError::Conflict(what)) => assert_eq!(what, ConflictKind::PasskeyCredential),
+            x => panic!("expected Conflict(PasskeyCredential), got {x:?}"),
         }
     }
     let mine = store.list_passkeys(u.id).await.unwrap();

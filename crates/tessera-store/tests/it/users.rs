@@ -2,7 +2,7 @@
 
 use crate::support::{create, new_user, now, start_session};
 use tessera_core::ids::UserId;
-use tessera_core::store::StoreError;
+use tessera_core::store::{ConflictKind, StoreError};
 use tessera_core::user::{Email, UserUpdate, Username, canonical};
 use tessera_testkit::TestDb;
 
@@ -19,7 +19,7 @@ tessera_testkit::backend_tests!(
     roles_and_list_users,
 );
 
-fn conflict(r: Result<impl std::fmt::Debug, StoreError>) -> &'static str {
+fn conflict(r: Result<impl std::fmt::Debug, StoreError>) -> ConflictKind {
     match r {
         Err(StoreError::Conflict(what)) => what,
         other => panic!("expected a conflict, got {other:?}"),
@@ -77,15 +77,15 @@ async fn create_and_find_user(db: TestDb) {
 async fn username_unique_case_insensitive_and_nfkc(db: TestDb) {
     let store = db.dyn_store();
     create(store.as_ref(), "alice", None).await;
-    assert_eq!(conflict(store.create_user(&new_user("alice", None), now()).await), "username");
-    assert_eq!(conflict(store.create_user(&new_user("ALICE", None), now()).await), "username");
+    assert_eq!(conflict(store.create_user(&new_user("alice", None), now()).await), ConflictKind::Username);
+    assert_eq!(conflict(store.create_user(&new_user("ALICE", None), now()).await), ConflictKind::Username);
     // U+FF21 FULLWIDTH LATIN CAPITAL LETTER A is "A" after NFKC.
-    assert_eq!(conflict(store.create_user(&new_user("\u{FF21}lice", None), now()).await), "username");
+    assert_eq!(conflict(store.create_user(&new_user("\u{FF21}lice", None), now()).await), ConflictKind::Username);
     // Full-width "ＦＩ" is "FI" after width mapping (a ligature such as "ﬁ" is refused by
     // the PRECIS profile before it gets here).
     create(store.as_ref(), "finn", None).await;
-    assert_eq!(conflict(store.create_user(&new_user("\u{FF26}\u{FF29}nn", None), now()).await), "username");
-    assert_eq!(conflict(store.create_user(&new_user("FINN", Some("finn@example.com")), now()).await), "username");
+    assert_eq!(conflict(store.create_user(&new_user("\u{FF26}\u{FF29}nn", None), now()).await), ConflictKind::Username);
+    assert_eq!(conflict(store.create_user(&new_user("FINN", Some("finn@example.com")), now()).await), ConflictKind::Username);
     // Nothing half-written by the refused inserts.
     assert!(store.find_user_credentials_by_login("finn@example.com").await.unwrap().is_none());
     assert_eq!(store.list_users(None, 100).await.unwrap().len(), 2);
@@ -96,12 +96,12 @@ async fn username_unique_case_insensitive_and_nfkc(db: TestDb) {
 async fn email_unique_case_insensitive_and_nfkc(db: TestDb) {
     let store = db.dyn_store();
     create(store.as_ref(), "bob", Some("bob@example.com")).await;
-    assert_eq!(conflict(store.create_user(&new_user("bob2", Some("bob@example.com")), now()).await), "email");
-    assert_eq!(conflict(store.create_user(&new_user("bob3", Some("BOB@EXAMPLE.COM")), now()).await), "email");
+    assert_eq!(conflict(store.create_user(&new_user("bob2", Some("bob@example.com")), now()).await), ConflictKind::Email);
+    assert_eq!(conflict(store.create_user(&new_user("bob3", Some("BOB@EXAMPLE.COM")), now()).await), ConflictKind::Email);
     // Fullwidth "ｂ" (U+FF42) and "Ｅ" (U+FF25) normalise to ASCII.
     assert_eq!(
         conflict(store.create_user(&new_user("bob4", Some("\u{FF42}ob@\u{FF25}xample.com")), now()).await),
-        "email"
+        ConflictKind::Email
     );
     assert!(store.find_user_credentials_by_login("bob2").await.unwrap().is_none());
     // Several users without e-mail do not collide (NULLs are distinct).
@@ -171,7 +171,7 @@ async fn update_user_conflicts(db: TestDb) {
     let r = store
         .update_user(b.id, &UserUpdate { username: Some(Username::parse("DAVE").unwrap()), ..UserUpdate::default() }, now())
         .await;
-    assert_eq!(conflict(r), "username");
+    assert_eq!(conflict(r), ConflictKind::Username);
     let r = store
         .update_user(
             b.id,
@@ -179,7 +179,7 @@ async fn update_user_conflicts(db: TestDb) {
             now(),
         )
         .await;
-    assert_eq!(conflict(r), "email");
+    assert_eq!(conflict(r), ConflictKind::Email);
     // Nothing changed.
     let b2 = store.find_user_by_id(b.id).await.unwrap().unwrap();
     assert_eq!(b2.username.as_str(), "erin");
