@@ -6,15 +6,15 @@
 //! administrator ending it) ends the token's admin access at once.
 
 use crate::CoreError;
-use crate::ids::UserId;
+use crate::ids::{SessionHandle, UserId};
 use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, GrantType};
-use crate::ids::SessionHandle;
+use crate::oauth::config::ProviderConfig;
+use crate::oauth::context::OAuthContext;
 use crate::oauth::grant_policy::OFFLINE_ACCESS;
-use crate::oauth::provider::{Provider, ProviderConfig};
+use crate::oauth::introspect::verify_access_token;
 use crate::oauth::scope::Scopes;
 use crate::user::{ROLE_ADMIN, User};
-use serde_json::Value;
 
 /// The scope of admin API tokens.
 pub const ADMIN_SCOPE: &str = "tessera:admin";
@@ -74,49 +74,41 @@ pub fn request_audience(config: &ProviderConfig, client: &Client, scope: &Scopes
 }
 
 /// A grant with [`ADMIN_SCOPE`] is issued (or refreshed) only for an enabled administrator.
-pub fn check_admin_user(scope: &str, user: &User) -> Result<(), OAuthError> {
-    let wants = Scopes::parse(scope).is_ok_and(|s| s.contains(ADMIN_SCOPE));
-    if wants && (user.disabled || !user.has_role(ROLE_ADMIN)) {
+pub fn check_admin_user(scope: &Scopes, user: &User) -> Result<(), OAuthError> {
+    if scope.contains(ADMIN_SCOPE) && (user.disabled || !user.has_role(ROLE_ADMIN)) {
         return Err(OAuthError::AccessDenied("admin API access is only for administrators".into()));
     }
     Ok(())
 }
 
-impl Provider {
-    /// Checks a bearer token presented at the admin API; returns the administrator.
-    /// `Unauthenticated` for a token that is not (or no longer) valid — including one whose
-    /// session has ended — and `Forbidden` for a valid token that is not an admin API token
-    /// of a current administrator.
-    pub async fn verify_admin_token(&self, token: &str) -> Result<UserId, CoreError> {
-        let at = match self.verify_access_token(token).await {
-            Ok(at) => at,
-            Err(OAuthError::ServerError(e)) => return Err(CoreError::Internal(e)),
-            Err(_) => return Err(CoreError::Unauthenticated),
-        };
-        let admin = admin_audience(self.config());
-        let aud_ok = match at.claims.get("aud") {
-            Some(Value::String(a)) => *a == admin,
-            Some(Value::Array(a)) => a.len() == 1 && a.first().and_then(Value::as_str) == Some(admin.as_str()),
-            _ => false,
-        };
-        if !aud_ok || !at.scope.contains(ADMIN_SCOPE) {
-            return Err(CoreError::Forbidden);
-        }
-        match self.find_client(&at.client_id).await? {
-            Some(c) if c.admin_api => {}
-            _ => return Err(CoreError::Forbidden),
-        }
-        let user_id: UserId = at.sub.parse().map_err(|_| CoreError::Forbidden)?;
-        let sid: SessionHandle = at.claims.get("sid").and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or(CoreError::Forbidden)?;
-        let now = self.clock().now();
-        let session = self.users().find_session_by_handle(sid).await?;
-        if !self.config().grants.session_live(session.as_ref(), user_id, now) {
-            return Err(CoreError::Unauthenticated);
-        }
-        match self.users().find_user_by_id(user_id).await? {
-            Some(u) if !u.disabled && u.has_role(ROLE_ADMIN) => Ok(user_id),
-            _ => Err(CoreError::Forbidden),
-        }
+/// Checks a bearer token presented at the admin API; returns the administrator.
+/// `Unauthenticated` for a token that is not (or no longer) valid — including one whose
+/// session has ended — and `Forbidden` for a valid token that is not an admin API token
+/// of a current administrator.
+pub(crate) async fn verify_admin_token(ctx: &OAuthContext, token: &str) -> Result<UserId, CoreError> {
+    let at = match verify_access_token(ctx, token).await {
+        Ok(at) => at,
+        Err(OAuthError::ServerError(e)) => return Err(CoreError::Internal(e)),
+        Err(_) => return Err(CoreError::Unauthenticated),
+    };
+    let admin = admin_audience(&ctx.config);
+    if at.claims.aud != [admin] || !at.scope.contains(ADMIN_SCOPE) {
+        return Err(CoreError::Forbidden);
+    }
+    match ctx.client(&at.claims.client_id).await? {
+        Some(c) if c.admin_api => {}
+        _ => return Err(CoreError::Forbidden),
+    }
+    let user_id: UserId = at.claims.sub.parse().map_err(|_| CoreError::Forbidden)?;
+    let sid: SessionHandle = at.claims.sid.as_deref().and_then(|s| s.parse().ok()).ok_or(CoreError::Forbidden)?;
+    let now = ctx.now();
+    let session = ctx.users.find_session_by_handle(sid).await?;
+    if !ctx.config.grants.session_live(session.as_ref(), user_id, now) {
+        return Err(CoreError::Unauthenticated);
+    }
+    match ctx.users.find_user_by_id(user_id).await? {
+        Some(u) if !u.disabled && u.has_role(ROLE_ADMIN) => Ok(user_id),
+        _ => Err(CoreError::Forbidden),
     }
 }
 

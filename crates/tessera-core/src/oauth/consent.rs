@@ -1,4 +1,4 @@
-//! Consent bound to the authorization decision. When [`Provider::decide`] finds that the
+//! Consent bound to the authorization decision. When the authorization decision finds that the
 //! user must consent, it stores the request in a pending-consent record (random handle,
 //! SHA-256 stored, ten minutes, bound to the session and the client) and the consent form
 //! carries only the handle. Answering takes the record once (`DELETE … RETURNING`, only for
@@ -9,7 +9,10 @@ use crate::accounts::Authenticated;
 use crate::ids::{SessionHandle, UserId};
 use crate::oauth::OAuthError;
 use crate::oauth::client::ClientId;
-use crate::oauth::provider::{AuthorizationRequest, AuthorizationResponse, AuthorizeError, AuthorizeParams, Decision, Provider};
+use crate::oauth::authorize::decide::{Decision, assess, issue_code};
+use crate::oauth::authorize::validate::validate;
+use crate::oauth::authorize::{AuthorizationRequest, AuthorizationResponse, AuthorizeError, AuthorizeParams};
+use crate::oauth::context::OAuthContext;
 use crate::oauth::scope::Scopes;
 use crate::secret::{SecretToken, TokenHash};
 use crate::store::StoreError;
@@ -77,66 +80,65 @@ pub enum ConsentOutcome {
 
 const REFUSED: &str = "This consent form has expired or was already answered. Go back to the application and try again.";
 
-impl Provider {
-    /// Stores the pending consent for a request the decision sent to the consent screen.
-    pub(crate) async fn begin_consent(&self, req: &AuthorizationRequest, who: &Authenticated) -> Result<ConsentTicket, OAuthError> {
-        let now = self.clock().now();
-        let handle = SecretToken::generate()?;
-        let record = PendingConsent {
-            hash: handle.hash(),
-            sid: who.session.handle,
-            user_id: who.user.id,
-            client_id: req.client.id.clone(),
-            request: req.params.clone(),
-            created_at: now,
-            expires_at: now + CONSENT_TTL,
-        };
-        self.store().create_pending_consent(&record).await?;
-        Ok(ConsentTicket(handle))
-    }
+/// Stores the pending consent for a request the decision sent to the consent screen.
+pub(crate) async fn begin_consent(ctx: &OAuthContext, req: &AuthorizationRequest, who: &Authenticated) -> Result<ConsentTicket, OAuthError> {
+    let now = ctx.now();
+    let handle = SecretToken::generate()?;
+    let record = PendingConsent {
+        hash: handle.hash(),
+        sid: who.session.handle,
+        user_id: who.user.id,
+        client_id: req.client.id.clone(),
+        request: req.params.clone(),
+        created_at: now,
+        expires_at: now + CONSENT_TTL,
+    };
+    ctx.store.create_pending_consent(&record).await?;
+    Ok(ConsentTicket(handle))
+}
 
-    /// The user answered the consent screen with this handle. The record is used up first
-    /// (whatever the answer), then the request is validated and decided again as if the
-    /// user had just consented; only a request that still passes every check gets a code.
-    pub async fn give_consent(&self, handle: &str, who: &Authenticated, approved: bool) -> Result<ConsentOutcome, OAuthError> {
-        let refused = || Ok(ConsentOutcome::Refused(REFUSED.to_owned()));
-        let Some(handle) = SecretToken::from_client(handle) else { return refused() };
-        let now = self.clock().now();
-        let Some(record) = self.store().take_pending_consent(&handle.hash(), who.session.handle, now).await? else {
-            return refused();
-        };
-        if record.user_id != who.user.id {
-            return refused();
-        }
-        let req = match self.validate_authorization(&record.request).await {
-            Ok(r) => r,
-            Err(AuthorizeError::Untrusted(msg)) => return Ok(ConsentOutcome::Refused(msg)),
-            Err(AuthorizeError::Redirect(resp)) => return Ok(ConsentOutcome::Respond(resp)),
-            Err(AuthorizeError::Unavailable) => {
-                return Err(OAuthError::TemporarilyUnavailable("the database is out of reach".into()));
-            }
-        };
-        if req.client.id != record.client_id {
-            return refused();
-        }
-        if !approved {
-            return Ok(ConsentOutcome::Respond(self.error_response(&req, &OAuthError::AccessDenied("the user denied the request".into()))));
-        }
-        match self.assess(&req, who, true).await {
-            Ok(Decision::Issue) => {}
-            Ok(Decision::Login | Decision::StepUp(_)) => return Ok(ConsentOutcome::Reauthorize(request_pairs(&record.request))),
-            Ok(Decision::Consent) => return refused(),
-            Err(e @ OAuthError::ServerError(_)) => return Err(e),
-            Err(e) => return Ok(ConsentOutcome::Respond(self.error_response(&req, &e))),
-        }
-        let previous = self.store().find_consent(who.user.id, &req.client.id).await?;
-        let merged = match previous.as_deref().map(Scopes::parse) {
-            Some(Ok(p)) => p.union(&req.scope),
-            _ => req.scope.clone(),
-        };
-        self.store().save_consent(who.user.id, &req.client.id, &merged.to_string(), now).await?;
-        Ok(ConsentOutcome::Respond(self.issue_code(&req, who).await?))
+/// The user answered the consent screen with this handle. The record is used up first
+/// (whatever the answer), then the request is validated and decided again as if the
+/// user had just consented; only a request that still passes every check gets a code.
+pub(crate) async fn give_consent(ctx: &OAuthContext, handle: &str, who: &Authenticated, approved: bool) -> Result<ConsentOutcome, OAuthError> {
+    let refused = || Ok(ConsentOutcome::Refused(REFUSED.to_owned()));
+    let Some(handle) = SecretToken::from_client(handle) else { return refused() };
+    let now = ctx.now();
+    let Some(record) = ctx.store.take_pending_consent(&handle.hash(), who.session.handle, now).await? else {
+        return refused();
+    };
+    if record.user_id != who.user.id {
+        return refused();
     }
+    let req = match validate(ctx, &record.request).await {
+        Ok(r) => r,
+        Err(AuthorizeError::Untrusted(msg)) => return Ok(ConsentOutcome::Refused(msg)),
+        Err(AuthorizeError::Redirect(resp)) => return Ok(ConsentOutcome::Respond(resp)),
+        Err(AuthorizeError::Unavailable) => {
+            return Err(OAuthError::TemporarilyUnavailable("the database is out of reach".into()));
+        }
+    };
+    if req.client.id != record.client_id {
+        return refused();
+    }
+    let reply = req.reply_to();
+    if !approved {
+        return Ok(ConsentOutcome::Respond(reply.error(&ctx.config, &OAuthError::AccessDenied("the user denied the request".into()))));
+    }
+    match assess(ctx, &req, who, true).await {
+        Ok(Decision::Issue) => {}
+        Ok(Decision::Login | Decision::StepUp(_)) => return Ok(ConsentOutcome::Reauthorize(request_pairs(&record.request))),
+        Ok(Decision::Consent) => return refused(),
+        Err(e @ OAuthError::ServerError(_)) => return Err(e),
+        Err(e) => return Ok(ConsentOutcome::Respond(reply.error(&ctx.config, &e))),
+    }
+    let previous = ctx.store.find_consent(who.user.id, &req.client.id).await?;
+    let merged = match previous.as_deref().map(Scopes::parse) {
+        Some(Ok(p)) => p.union(&req.scope),
+        _ => req.scope.clone(),
+    };
+    ctx.store.save_consent(who.user.id, &req.client.id, &merged.to_string(), now).await?;
+    Ok(ConsentOutcome::Respond(issue_code(ctx, &req, who).await?))
 }
 
 /// The parameters of an authorization request, to send it to the authorization endpoint again.

@@ -11,10 +11,8 @@
 //!   the revocation in the same transaction ([`LifecycleStore`]).
 
 use crate::ids::{SessionHandle, UserId};
-use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientId};
-use crate::oauth::model::{Grant, RefreshTokenInfo};
-use crate::oauth::provider::Provider;
+use crate::oauth::model::Grant;
 use crate::oauth::scope::Scopes;
 use crate::session::{Session, SessionPolicy};
 use crate::store::StoreError;
@@ -84,43 +82,6 @@ pub trait LifecycleStore: Send + Sync + 'static {
     /// revokes their grants without `offline_access` (a `session-revoked` event per session);
     /// returns how many sessions ended and the grants revoked.
     async fn end_expired_sessions(&self, now: OffsetDateTime, idle_cutoff: OffsetDateTime) -> Result<(u64, Vec<Grant>), StoreError>;
-}
-
-impl Provider {
-    /// When a refresh token issued now for `grant` must expire: its usual lifetime, cut at
-    /// the grant's absolute expiry.
-    pub(crate) fn refresh_expiry(&self, client: &Client, grant: &Grant, now: OffsetDateTime) -> OffsetDateTime {
-        let c = self.config();
-        (now + c.refresh_token_ttl).min(c.grants.grant_expiry(client, grant.created_at))
-    }
-
-    /// Checks a refresh token's grant may still be refreshed at `now`: within its absolute
-    /// lifetime and, without `offline_access`, while its session lives. A grant that may not
-    /// is revoked (in case the revocation that should have ended it was missed).
-    pub(crate) async fn check_refreshable(&self, client: &Client, info: &RefreshTokenInfo, now: OffsetDateTime) -> Result<OffsetDateTime, OAuthError> {
-        let grant = &info.grant;
-        let c = self.config();
-        if grant.revoked_at.is_some() || info.client_id != client.id {
-            // Rotation refuses these as invalid; say nothing more about another client's grant.
-            return Ok(self.refresh_expiry(client, grant, now));
-        }
-        let ended = if c.grants.grant_expiry(client, grant.created_at) <= now {
-            Some("the grant has reached its maximum lifetime")
-        } else if !is_offline(&grant.scope) {
-            let session = match grant.sid {
-                Some(sid) => self.users().find_session_by_handle(sid).await?,
-                None => None,
-            };
-            (!c.grants.session_live(session.as_ref(), grant.user_id, now)).then_some("the session this grant came from has ended")
-        } else {
-            None
-        };
-        if let Some(why) = ended {
-            self.store().revoke_grant(grant.id, now).await?;
-            return Err(OAuthError::grant(why));
-        }
-        Ok(self.refresh_expiry(client, grant, now))
-    }
 }
 
 #[cfg(test)]

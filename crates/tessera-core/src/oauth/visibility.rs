@@ -9,14 +9,8 @@
 //!   `credential-change` event every grant of that user (revoked or not);
 //! - a client registered with `introspection: true` sees every token and every event.
 
-use crate::jose::JwsAlg;
-use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientId};
-use crate::oauth::provider::{Provider, event_body, random_id};
 use crate::store::StoreError;
-use serde_json::{Value, json};
-use std::collections::HashMap;
-use time::{Duration, OffsetDateTime};
 
 /// Whether `caller` may learn about an access token of `client_id` for `audience`.
 pub fn may_see_token(caller: &Client, client_id: &str, audience: &[String]) -> bool {
@@ -28,15 +22,6 @@ pub fn may_see_token(caller: &Client, client_id: &str, audience: &[String]) -> b
 /// Whether `caller` may learn about a refresh token bound to `client_id`.
 pub fn may_see_refresh_token(caller: &Client, client_id: &ClientId) -> bool {
     caller.introspection || caller.id == *client_id
-}
-
-/// The `aud` claim as a list.
-pub fn audience_of(claims: &serde_json::Map<String, Value>) -> Vec<String> {
-    match claims.get("aud") {
-        Some(Value::String(a)) => vec![a.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// A grant a security event concerns: its client and audience.
@@ -58,58 +43,11 @@ pub trait VisibilityStore: Send + Sync + 'static {
     async fn security_event_parties(&self, after: i64, until: i64) -> Result<Vec<EventParty>, StoreError>;
 }
 
-/// A batch of the revocation feed for one subscriber.
-#[derive(Debug, Default)]
-pub struct FeedBatch {
-    /// Visible events: (sequence number, signed Security Event Token).
-    pub events: Vec<(i64, String)>,
-    /// The last sequence number read (visible or not): where the next read starts.
-    pub cursor: Option<i64>,
-}
-
-impl Provider {
-    /// Security events after `after` that concern `client`, each as (sequence number, signed
-    /// Security Event Token). Without `after`, replays the window in which tokens issued
-    /// before the subscription may still be valid.
-    pub async fn security_events(&self, client: &Client, after: Option<i64>, limit: u32) -> Result<FeedBatch, OAuthError> {
-        let now = self.clock().now();
-        let config = self.config();
-        let since = match after {
-            Some(_) => OffsetDateTime::UNIX_EPOCH,
-            None => now - config.access_token_ttl.max(config.id_token_ttl) - Duration::minutes(5),
-        };
-        let events = self.store().security_events_after(after.unwrap_or(0), since, limit).await?;
-        let (Some(first), Some(last)) = (events.first(), events.last()) else {
-            return Ok(FeedBatch { events: Vec::new(), cursor: after });
-        };
-        let mut visible: HashMap<i64, bool> = HashMap::new();
-        if !client.introspection {
-            for p in self.store().security_event_parties(first.seq.saturating_sub(1), last.seq).await? {
-                let seen = visible.entry(p.seq).or_default();
-                *seen = *seen || may_see_token(client, p.client_id.as_str(), &p.audience);
-            }
-        }
-        let keys = self.keys().current();
-        let signer = keys.signer(JwsAlg::EdDSA)?;
-        let mut out = Vec::with_capacity(events.len());
-        for e in events.iter().filter(|e| client.introspection || visible.get(&e.seq).copied().unwrap_or(false)) {
-            let set = json!({
-                "iss": config.issuer,
-                "aud": client.id,
-                "iat": now.unix_timestamp(),
-                "jti": random_id()?,
-                "events": event_body(e),
-            });
-            out.push((e.seq, signer.sign_jwt("secevent+jwt", &set)?));
-        }
-        Ok(FeedBatch { events: out, cursor: Some(last.seq) })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::oauth::client::ClientRegistration;
+    use time::OffsetDateTime;
 
     fn client(introspection: bool, resource: Option<&str>) -> Client {
         ClientRegistration {
