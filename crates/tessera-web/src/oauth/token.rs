@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::error::OAuthResponse;
-use crate::oauth::params::{self, Pairs};
+use crate::params::{self, Pairs};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
