@@ -13,6 +13,14 @@ use tessera_core::CoreError;
 pub enum PageError {
     /// 400: the request could not be understood.
     BadRequest(&'static str),
+    /// 400 with its own title, and a message safe to show (an OAuth front-channel request
+    /// refused before anything can be sent back to its client).
+    Refused {
+        /// The page's title.
+        title: &'static str,
+        /// Why.
+        message: String,
+    },
     /// 403: CSRF check failed or not allowed.
     Forbidden(&'static str),
     /// 404.
@@ -58,6 +66,7 @@ impl PageError {
     fn parts(&self) -> (StatusCode, &str, &str) {
         match self {
             PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Something is not right", m),
+            PageError::Refused { title, message } => (StatusCode::BAD_REQUEST, title, message),
             PageError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
             PageError::NotFound => (StatusCode::NOT_FOUND, "Page not found", "There is nothing at this address."),
             PageError::MethodNotAllowed => {

@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::context::{Client, SESSION_COOKIE, cookie};
-use crate::error::{JsonError, PageError};
+use crate::error::PageError;
 use crate::url::urlencode;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -77,25 +77,13 @@ async fn lookup(parts: &mut Parts, state: &AppState) -> Result<Option<Authentica
     SessionCookie::of(parts).signed_in(state, &ctx).await
 }
 
-/// The session could not be looked up (a storage fault); answered in the endpoint's kind.
+/// The session could not be looked up (a storage fault): an error page.
 #[derive(Debug)]
 pub struct SessionFault(pub CoreError);
 
 impl IntoResponse for SessionFault {
     fn into_response(self) -> Response {
         PageError::from(self.0).into_response()
-    }
-}
-
-impl From<SessionFault> for PageError {
-    fn from(f: SessionFault) -> Self {
-        PageError::from(f.0)
-    }
-}
-
-impl From<SessionFault> for JsonError {
-    fn from(f: SessionFault) -> Self {
-        JsonError::from(f.0)
     }
 }
 

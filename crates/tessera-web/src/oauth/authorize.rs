@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::context::Client;
 use crate::csrf;
-use crate::error::{PageError, error_page};
+use crate::error::PageError;
 use crate::extract::{Csrf, CsrfForm, MaybeSignedIn, PageForm, SessionCookie};
 use crate::params::{self, Pairs};
 use crate::render::{render, see_other};
@@ -78,13 +78,15 @@ pub async fn post(State(state): State<AppState>, Client(ctx): Client, session: S
     handle(&state, &ctx, &session, params::pairs(&body)).await
 }
 
+const CANNOT_COMPLETE: &str = "This sign-in request cannot be completed";
+
 /// Parses and validates an authorization request; failures are already the response (an
 /// error page when the client or redirect URI cannot be trusted, else a redirect).
 async fn validated(state: &AppState, pairs: &Pairs) -> Result<AuthorizationRequest, Response> {
     let raw = params::authorize(pairs)
-        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "This sign-in request is not valid", &e.description()))?;
+        .map_err(|e| PageError::Refused { title: "This sign-in request is not valid", message: e.description().into_owned() }.into_response())?;
     state.provider().validate_authorization(&raw).await.map_err(|e| match e {
-        AuthorizeError::Untrusted(msg) => error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg),
+        AuthorizeError::Untrusted(msg) => PageError::Refused { title: CANNOT_COMPLETE, message: msg }.into_response(),
         AuthorizeError::Redirect(resp) => deliver(&resp),
         AuthorizeError::Unavailable => PageError::Unavailable("client lookup".into()).into_response(),
     })
@@ -185,7 +187,7 @@ pub async fn consent(
     match state.provider().give_consent(&form.consent, &who, approved).await {
         Ok(ConsentOutcome::Respond(resp)) => Ok(deliver(&resp)),
         Ok(ConsentOutcome::Reauthorize(pairs)) => Ok(see_other(&format!("{}?{}", paths::AUTHORIZE, params::encode(&pairs)), &[])),
-        Ok(ConsentOutcome::Refused(msg)) => Ok(error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg)),
+        Ok(ConsentOutcome::Refused(msg)) => Err(PageError::Refused { title: CANNOT_COMPLETE, message: msg }),
         Err(e) => Err(PageError::Internal(e.to_string())),
     }
 }
