@@ -5,88 +5,30 @@
 
 use crate::AppState;
 use crate::context::Client;
-use crate::oauth::resource::bearer;
-use axum::routing::{get, post};
-use axum::middleware::Next;
-use axum::{Json, Router};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use crate::error::ApiError;
+use crate::extract::{Admin, ApiJson};
+use crate::views::UserView;
+use axum::extract::{Path, Query, State};
+use axum::middleware::from_extractor_with_state;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::{StatusCode, header};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tessera_core::CoreError;
 use tessera_core::accounts::CreateUser;
 use tessera_core::ids::UserId;
 use tessera_core::oauth::admin_access::ADMIN_SCOPE;
 use tessera_core::oauth::client::ClientRegistration;
-use tessera_core::secret::{Password, TokenHash, constant_time_eq};
+use tessera_core::secret::Password;
 use tessera_core::store::AuditQuery;
-use tessera_core::user::{DisplayName, Email, User, UserUpdate, Username};
+use tessera_core::user::{DisplayName, Email, UserUpdate, Username};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// An admin API error, answered as `{"error", "message"}`.
-#[derive(Debug)]
-pub struct ApiError(StatusCode, &'static str, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.0 == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self.2, "internal error answering an admin API request");
-        }
-        let message = if self.0 == StatusCode::INTERNAL_SERVER_ERROR { "internal error".to_owned() } else { self.2 };
-        let mut res = (self.0, Json(json!({"error": self.1, "message": message}))).into_response();
-        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.0 == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tessera-admin\", scope=\"tessera:admin\""));
-        }
-        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
-            return crate::error::retry_later(res);
-        }
-        res
-    }
-}
-
-impl From<CoreError> for ApiError {
-    fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::Invalid(m) => ApiError(StatusCode::BAD_REQUEST, "invalid", m),
-            CoreError::Conflict(what) => ApiError(StatusCode::CONFLICT, "conflict", format!("{what} is already taken")),
-            CoreError::NotFound => ApiError(StatusCode::NOT_FOUND, "not_found", "no such resource".into()),
-            CoreError::Forbidden => ApiError(StatusCode::FORBIDDEN, "forbidden", "not allowed".into()),
-            other if other.is_unavailable() => {
-                tracing::warn!(error = %other, "storage unavailable answering an admin API request");
-                ApiError(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is temporarily unavailable; try again shortly".into())
-            }
-            other if other.is_internal() => ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
-            other => ApiError(StatusCode::BAD_REQUEST, "invalid", other.to_string()),
-        }
-    }
-}
-
-/// JSON body whose rejections are answered as API errors.
-#[derive(Debug)]
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(ApiError(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid", "send application/json".into()))
-            }
-            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, "invalid", "body too large".into())),
-            Err(r) => Err(ApiError(StatusCode::BAD_REQUEST, "invalid", r.body_text())),
-        }
-    }
-}
-
-/// The admin API's routes, every one behind [`require_admin`] (a route layer, so
-/// authentication runs before any extractor reads the path, the query or the body), and
-/// the public OpenAPI document.
+/// The admin API's routes, every one behind the [`Admin`] extractor run as a route layer
+/// (so authentication runs before any extractor reads the path, the query or the body),
+/// and the public OpenAPI document.
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/admin/v1/users", get(list_users).post(create_user))
@@ -97,7 +39,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/v1/clients/{id}", get(get_client).delete(delete_client))
         .route("/admin/v1/keys/rotate", post(rotate_keys))
         .route("/admin/v1/audit", get(audit))
-        .route_layer(axum::middleware::from_fn_with_state(state, require_admin))
+        .route_layer(from_extractor_with_state::<Admin, AppState>(state))
         .route("/admin/v1/openapi.json", get(openapi))
         .route("/.well-known/oauth-protected-resource/admin/v1", get(resource_metadata))
 }
@@ -114,51 +56,8 @@ pub async fn resource_metadata(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// Lets the request through only for the admin API key or an admin API token of a current
-/// administrator whose session lives ([`Provider::verify_admin_token`]).
-///
-/// [`Provider::verify_admin_token`]: tessera_core::oauth::provider::Provider::verify_admin_token
-pub async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match check_admin(&state, req.headers()).await {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let unauthenticated = || ApiError(StatusCode::UNAUTHORIZED, "unauthenticated", "present an admin API key or an admin API access token".into());
-    let token = bearer(headers).ok_or_else(unauthenticated)?;
-    if let Some(key_hash) = &state.config().admin_api_key_hash
-        && constant_time_eq(TokenHash::of(token.as_bytes()).as_bytes(), key_hash.as_bytes()) {
-            return Ok(());
-        }
-    match state.provider().verify_admin_token(token).await {
-        Ok(_) => Ok(()),
-        Err(CoreError::Unauthenticated) => Err(unauthenticated()),
-        Err(CoreError::Forbidden) => Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("the admin API takes only tokens issued for it (scope {ADMIN_SCOPE}) to a current administrator"),
-        )),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn user_json(u: &User) -> Value {
-    json!({
-        "id": u.id,
-        "username": u.username,
-        "email": u.email,
-        "name": u.display_name,
-        "disabled": u.disabled,
-        "roles": u.roles,
-        "created_at": u.created_at.format(&Rfc3339).unwrap_or_default(),
-        "updated_at": u.updated_at.format(&Rfc3339).unwrap_or_default(),
-    })
-}
-
 fn parse_id(id: &str) -> Result<UserId, ApiError> {
-    id.parse().map_err(|_| ApiError(StatusCode::NOT_FOUND, "not_found", "no such user".into()))
+    id.parse().map_err(|_| ApiError::not_found("no such user"))
 }
 
 /// Query of `GET /admin/v1/users`.
@@ -173,7 +72,7 @@ pub struct ListQuery {
 pub async fn list_users(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
     let after = q.after.as_deref().map(parse_id).transpose()?;
     let users = state.accounts().list_users(after, q.limit.unwrap_or(100)).await?;
-    Ok(Json(json!({"users": users.iter().map(user_json).collect::<Vec<_>>()})))
+    Ok(Json(json!({"users": users.iter().map(UserView::from).collect::<Vec<_>>()})))
 }
 
 /// Body of `POST /admin/v1/users`.
@@ -194,19 +93,19 @@ pub async fn create_user(
     State(state): State<AppState>,
     Client(ctx): Client,
     ApiJson(b): ApiJson<NewUserBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
     let input = CreateUser { username: b.username, email: b.email, display_name: b.name, password: b.password.map(Password::new), roles: b.roles };
     let user = match b.password_hash {
         Some(h) if input.password.is_none() => state.accounts().import_user(input, &h, &ctx).await?,
-        Some(_) => return Err(ApiError(StatusCode::BAD_REQUEST, "invalid", "give password or password_hash, not both".into())),
+        Some(_) => return Err(ApiError::invalid("give password or password_hash, not both")),
         None => state.accounts().create_user(input, &ctx).await?,
     };
-    Ok((StatusCode::CREATED, Json(user_json(&user))))
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
 /// `GET /admin/v1/users/{id}`.
-pub async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(user_json(&state.accounts().find_user(parse_id(&id)?).await?)))
+pub async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(UserView::from(&state.accounts().find_user(parse_id(&id)?).await?)))
 }
 
 /// Body of `PATCH /admin/v1/users/{id}`: absent fields stay; `null` removes e-mail or name.
@@ -234,7 +133,7 @@ pub async fn patch_user(
     Client(ctx): Client,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PatchUserBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     let id = parse_id(&id)?;
     let update = UserUpdate {
         username: b.username.as_deref().map(Username::parse).transpose()?,
@@ -256,7 +155,7 @@ pub async fn patch_user(
     if let Some(d) = b.disabled {
         accounts.set_disabled(id, d, &ctx).await?;
     }
-    Ok(Json(user_json(&accounts.find_user(id).await?)))
+    Ok(Json(UserView::from(&accounts.find_user(id).await?)))
 }
 
 /// `DELETE /admin/v1/users/{id}`.
@@ -292,7 +191,7 @@ pub async fn user_factors(State(state): State<AppState>, Path(id): Path<String>)
         .await?
         .into_iter()
         .map(|p| {
-            let at = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
+            let at = |t: OffsetDateTime| t.format(&Rfc3339).ok();
             json!({"id": p.id, "name": p.name, "created_at": at(p.created_at), "last_used_at": p.last_used_at.and_then(at)})
         })
         .collect();
@@ -322,7 +221,7 @@ pub async fn create_client(State(state): State<AppState>, ApiJson(reg): ApiJson<
 
 /// `GET /admin/v1/clients/{id}`.
 pub async fn get_client(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let c = state.provider().find_client(&id).await?.ok_or(ApiError(StatusCode::NOT_FOUND, "not_found", "no such client".into()))?;
+    let c = state.provider().find_client(&id).await?.ok_or_else(|| ApiError::not_found("no such client"))?;
     Ok(Json(json!(c)))
 }
 
@@ -353,7 +252,7 @@ pub struct AuditParams {
 pub async fn audit(State(state): State<AppState>, Query(q): Query<AuditParams>) -> Result<Json<Value>, ApiError> {
     let t = |s: &Option<String>| {
         s.as_deref()
-            .map(|v| OffsetDateTime::parse(v, &Rfc3339).map_err(|_| ApiError(StatusCode::BAD_REQUEST, "invalid", format!("{v:?} is not an RFC 3339 time"))))
+            .map(|v| OffsetDateTime::parse(v, &Rfc3339).map_err(|_| ApiError::invalid(format!("{v:?} is not an RFC 3339 time"))))
             .transpose()
     };
     let query = AuditQuery { user_id: q.user_id.as_deref().map(parse_id).transpose()?, since: t(&q.since)?, until: t(&q.until)?, limit: q.limit.unwrap_or(100) };

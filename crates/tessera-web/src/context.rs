@@ -1,18 +1,12 @@
 //! Request context: the client's IP (trusting `X-Forwarded-For` only from configured
-//! proxies, taking the rightmost untrusted hop), user agent, cookies, signed-in user, and
-//! form extraction whose failures become error pages.
+//! proxies, taking the rightmost untrusted hop), user agent, cookies and bearer tokens.
 
 use crate::AppState;
-use crate::error::PageError;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::{ConnectInfo, FromRequestParts};
 use http::request::Parts;
 use http::{HeaderMap, header};
 use ipnet::IpNet;
-use serde::de::DeserializeOwned;
 use std::net::{IpAddr, SocketAddr};
-use tessera_core::accounts::Authenticated;
-use tessera_core::secret::SecretToken;
 use tessera_core::session::RequestContext;
 
 /// Name of the session cookie.
@@ -59,6 +53,13 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim_matches('"'))
 }
 
+/// The bearer token of a request (RFC 6750 §2.1).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
 /// A `Set-Cookie` value: host-only (no `Domain`), `Path=/`, `HttpOnly`, `SameSite=Lax`,
 /// `Secure` when served over https. `max_age` 0 deletes the cookie.
 pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> String {
@@ -84,68 +85,6 @@ impl FromRequestParts<AppState> for Client {
         let ip = client_ip(peer, &parts.headers, &state.config().trusted_proxies);
         let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
         Ok(Client(RequestContext::new(ip, ua)))
-    }
-}
-
-/// The signed-in user; requests without a live session are sent to the login page.
-#[derive(Debug, Clone)]
-pub struct SignedIn(pub Authenticated);
-
-impl FromRequestParts<AppState> for SignedIn {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Client(ctx) = Client::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
-        let to_login = || {
-            let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/account");
-            let target = if parts.method == http::Method::GET { target } else { "/account" };
-            Redirect::to(&format!("/login?return_to={}", urlencode(target))).into_response()
-        };
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE).and_then(SecretToken::from_client) else {
-            return Err(to_login());
-        };
-        match state.accounts().authenticate(&token, &ctx).await {
-            Ok(a) => Ok(SignedIn(a)),
-            Err(tessera_core::CoreError::Unauthenticated) => Err(to_login()),
-            Err(e) => Err(PageError::from(e).into_response()),
-        }
-    }
-}
-
-/// Percent-encodes a query parameter value.
-pub fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)]).map(|q| q.trim_start_matches('=').to_owned()).unwrap_or_default()
-}
-
-/// Only local paths are accepted as `return_to`, so the login page is no open redirect.
-pub fn safe_return_to(raw: Option<&str>) -> String {
-    match raw {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && p.len() <= 4096
-            && !p.chars().any(|c| c.is_control()) =>
-        {
-            p.to_owned()
-        }
-        _ => "/account".to_owned(),
-    }
-}
-
-/// A URL-encoded form whose failures (wrong content type, unknown or missing fields,
-/// invalid UTF-8, too large) are answered with an error page, not a bare rejection.
-#[derive(Debug)]
-pub struct PageForm<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
-    type Rejection = PageError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Form::<T>::from_request(req, state).await {
-            Ok(axum::Form(v)) => Ok(PageForm(v)),
-            Err(rejection) => Err(match rejection.status() {
-                http::StatusCode::PAYLOAD_TOO_LARGE => PageError::TooLarge,
-                http::StatusCode::UNSUPPORTED_MEDIA_TYPE => PageError::UnsupportedMediaType,
-                _ => PageError::BadRequest("The form could not be read. Reload the page and try again."),
-            }),
-        }
     }
 }
 
@@ -196,14 +135,6 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("x-forwarded-for", http::HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.7").unwrap());
         assert_eq!(client_ip(Some(peer), &h, &trusted), Some(client), "non-UTF-8 entries are skipped too");
-    }
-
-    #[test]
-    fn return_to_accepts_only_local_paths() {
-        assert_eq!(safe_return_to(Some("/authorize?x=1")), "/authorize?x=1");
-        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", ""] {
-            assert_eq!(safe_return_to(Some(bad)), "/account");
-        }
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub fn is_same_origin(issuer: &str, headers: &HeaderMap) -> bool {
     }
     match headers.get(http::header::ORIGIN) {
         None => true,
-        Some(origin) => crate::oauth::cors::origin_of(issuer).is_some_and(|o| o.as_bytes() == origin.as_bytes()),
+        Some(origin) => crate::url::origin_of(issuer).is_some_and(|o| o.as_bytes() == origin.as_bytes()),
     }
 }
 

@@ -1,14 +1,20 @@
 //! The only crate that knows HTTP: the router, thin handlers, server-rendered pages, request
-//! context (client IP behind trusted proxies, cookies, CSRF), security headers, and the one
+//! context (client IP behind trusted proxies, cookies, CSRF), extractors for the session,
+//! CSRF-checked bodies and the admin API caller ([`extract`]), security headers, and the one
 //! mapping from errors to HTTP responses ([`error`]).
 
 pub mod admin;
 pub mod context;
 pub mod csrf;
 pub mod error;
+pub mod extract;
 pub mod oauth;
+pub mod params;
 mod pages;
+mod render;
 pub mod security;
+pub mod url;
+pub mod views;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -46,7 +46,7 @@ impl FormTargets {
     /// The issuer's own sources plus client origins, resolved.
     async fn resolve(self, state: &AppState) -> (bool, Option<String>) {
         match self {
-            FormTargets::Client { uri, issuer } => (issuer, crate::oauth::cors::origin_of(&uri).map(str::to_owned)),
+            FormTargets::Client { uri, issuer } => (issuer, crate::url::origin_of(&uri).map(str::to_owned)),
             FormTargets::Continuing(return_to) => (true, continued_client_origin(state, &return_to).await),
         }
     }
@@ -56,12 +56,12 @@ impl FormTargets {
 /// names, if it names one of its client's.
 async fn continued_client_origin(state: &AppState, return_to: &str) -> Option<String> {
     let query = return_to.strip_prefix(tessera_core::oauth::provider::paths::AUTHORIZE)?.strip_prefix('?')?;
-    let pairs = crate::oauth::params::pairs(query.as_bytes());
-    let one = |n: &str| crate::oauth::params::one(&pairs, n).ok().flatten();
+    let pairs = crate::params::pairs(query.as_bytes());
+    let one = |n: &str| crate::params::one(&pairs, n).ok().flatten();
     let (client_id, redirect_uri) = (one("client_id")?, one("redirect_uri")?);
     let client = state.provider().find_client(&client_id).await.ok()??;
     let uri = client.match_redirect_uri(&redirect_uri)?;
-    crate::oauth::cors::origin_of(&uri).map(str::to_owned)
+    crate::url::origin_of(&uri).map(str::to_owned)
 }
 
 /// The CSP with `form-action` allowing the issuer (`'self'`) when `issuer`, and `origin`.

@@ -16,6 +16,7 @@ use tessera_core::secret::Password;
 use tessera_core::session::RequestContext;
 use tessera_core::store::AuditQuery;
 use tessera_core::user::User;
+use tessera_web::views::UserView;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -232,18 +233,6 @@ async fn keys_json(provider: &tessera_core::oauth::provider::Provider) -> anyhow
     })).collect::<Vec<_>>()}))
 }
 
-fn user_json(u: &User) -> Value {
-    json!({
-        "id": u.id,
-        "username": u.username,
-        "email": u.email,
-        "name": u.display_name,
-        "disabled": u.disabled,
-        "roles": u.roles,
-        "created_at": u.created_at.format(&Rfc3339).unwrap_or_default(),
-    })
-}
-
 fn read_stdin_line() -> anyhow::Result<String> {
     let mut s = String::new();
     std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
@@ -315,10 +304,10 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Valu
             }
             json!({"imported": created.len(), "users": created})
         }
-        Command::User(UserCommand::Show(w)) => user_json(&find(&accounts, &w).await?),
+        Command::User(UserCommand::Show(w)) => json!(UserView::from(&find(&accounts, &w).await?)),
         Command::User(UserCommand::List { limit }) => {
             let users = accounts.list_users(None, limit).await?;
-            json!({"users": users.iter().map(user_json).collect::<Vec<_>>()})
+            json!({"users": users.iter().map(UserView::from).collect::<Vec<_>>()})
         }
         Command::User(UserCommand::Disable(w)) => {
             let u = find(&accounts, &w).await?;

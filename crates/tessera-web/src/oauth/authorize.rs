@@ -1,33 +1,23 @@
 //! The authorization endpoint (GET and POST) and the consent screen.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, SESSION_COOKIE, cookie, urlencode};
+use crate::context::Client;
 use crate::csrf;
-use crate::error::{PageError, error_page};
-use crate::oauth::params::{self, Pairs};
-use crate::pages::{render, see_other};
+use crate::error::PageError;
+use crate::extract::{Csrf, CsrfForm, MaybeSignedIn, PageForm, SessionCookie};
+use crate::params::{self, Pairs};
+use crate::render::{render, see_other};
 use crate::security::FormTargets;
+use crate::url::urlencode;
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use tessera_core::accounts::Authenticated;
 use tessera_core::oauth::consent::ConsentOutcome;
 use tessera_core::oauth::provider::{AuthorizationRequest, AuthorizationResponse, AuthorizeError, Interaction, ResponseMode, paths};
-use tessera_core::secret::SecretToken;
 use tessera_core::session::RequestContext;
-
-/// The signed-in user, if the request carries a live session.
-pub(crate) async fn current_session(state: &AppState, headers: &HeaderMap, ctx: &RequestContext) -> Result<Option<Authenticated>, PageError> {
-    let Some(token) = cookie(headers, SESSION_COOKIE).and_then(SecretToken::from_client) else { return Ok(None) };
-    match state.accounts().authenticate(&token, ctx).await {
-        Ok(a) => Ok(Some(a)),
-        Err(tessera_core::CoreError::Unauthenticated) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "form_post.html")]
@@ -71,13 +61,13 @@ fn describe_scope(s: &str) -> String {
 }
 
 /// `GET /oauth2/authorize`.
-pub async fn get(State(state): State<AppState>, Client(ctx): Client, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+pub async fn get(State(state): State<AppState>, Client(ctx): Client, session: SessionCookie, RawQuery(q): RawQuery) -> Response {
     let pairs = params::pairs(q.unwrap_or_default().as_bytes());
-    handle(&state, &ctx, &headers, pairs).await
+    handle(&state, &ctx, &session, pairs).await
 }
 
 /// `POST /oauth2/authorize` (form-encoded parameters).
-pub async fn post(State(state): State<AppState>, Client(ctx): Client, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(State(state): State<AppState>, Client(ctx): Client, session: SessionCookie, headers: HeaderMap, body: Bytes) -> Response {
     let is_form = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -85,30 +75,33 @@ pub async fn post(State(state): State<AppState>, Client(ctx): Client, headers: H
     if !is_form {
         return PageError::UnsupportedMediaType.into_response();
     }
-    handle(&state, &ctx, &headers, params::pairs(&body)).await
+    handle(&state, &ctx, &session, params::pairs(&body)).await
 }
+
+const CANNOT_COMPLETE: &str = "This sign-in request cannot be completed";
 
 /// Parses and validates an authorization request; failures are already the response (an
 /// error page when the client or redirect URI cannot be trusted, else a redirect).
 async fn validated(state: &AppState, pairs: &Pairs) -> Result<AuthorizationRequest, Response> {
     let raw = params::authorize(pairs)
-        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "This sign-in request is not valid", &e.description()))?;
+        .map_err(|e| PageError::Refused { title: "This sign-in request is not valid", message: e.description().into_owned() }.into_response())?;
     state.provider().validate_authorization(&raw).await.map_err(|e| match e {
-        AuthorizeError::Untrusted(msg) => error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg),
+        AuthorizeError::Untrusted(msg) => PageError::Refused { title: CANNOT_COMPLETE, message: msg }.into_response(),
         AuthorizeError::Redirect(resp) => deliver(&resp),
         AuthorizeError::Unavailable => PageError::Unavailable("client lookup".into()).into_response(),
     })
 }
 
-async fn handle(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, pairs: Pairs) -> Response {
+/// Validates the request, then (only then) looks up the session and lets the provider decide.
+async fn handle(state: &AppState, ctx: &RequestContext, session: &SessionCookie, pairs: Pairs) -> Response {
     let provider = state.provider();
     let req = match validated(state, &pairs).await {
         Ok(r) => r,
         Err(page) => return page,
     };
-    let who = match current_session(state, headers, ctx).await {
+    let who = match session.signed_in(state, ctx).await {
         Ok(w) => w,
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).into_response(),
     };
     match provider.decide(&req, who.as_ref()).await {
         Err(e) => deliver(&provider.error_response(&req, &e)),
@@ -170,30 +163,31 @@ pub struct ConsentForm {
     decision: String,
 }
 
-/// `POST /oauth2/consent`.
+impl CsrfForm for ConsentForm {
+    const EXPIRED: &'static str = "This form has expired. Go back to the application and try again.";
+    const SIGNED_OUT: &'static str = "You are no longer signed in. Go back to the application and try again.";
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+/// `POST /oauth2/consent`: [`Csrf`] has refused a form without a session or with a token
+/// not bound to it.
 pub async fn consent(
     State(state): State<AppState>,
-    Client(ctx): Client,
-    headers: HeaderMap,
-    PageForm(form): PageForm<ConsentForm>,
-) -> Response {
-    let who = match current_session(&state, &headers, &ctx).await {
-        Ok(Some(w)) => w,
-        Ok(None) => return PageError::Forbidden("You are no longer signed in. Go back to the application and try again.").into_response(),
-        Err(e) => return e.into_response(),
-    };
-    if !csrf::verify_session(&state.config().csrf_key, &who, &form.csrf_token) {
-        return PageError::Forbidden("This form has expired. Go back to the application and try again.").into_response();
-    }
+    MaybeSignedIn(who): MaybeSignedIn,
+    Csrf(PageForm(form)): Csrf<PageForm<ConsentForm>>,
+) -> Result<Response, PageError> {
+    let who = who.ok_or(PageError::Forbidden(ConsentForm::SIGNED_OUT))?;
     let approved = match form.decision.as_str() {
         "allow" => true,
         "deny" => false,
-        _ => return PageError::BadRequest("Choose Allow or Deny.").into_response(),
+        _ => return Err(PageError::BadRequest("Choose Allow or Deny.")),
     };
     match state.provider().give_consent(&form.consent, &who, approved).await {
-        Ok(ConsentOutcome::Respond(resp)) => deliver(&resp),
-        Ok(ConsentOutcome::Reauthorize(pairs)) => see_other(&format!("{}?{}", paths::AUTHORIZE, params::encode(&pairs)), &[]),
-        Ok(ConsentOutcome::Refused(msg)) => error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &msg),
-        Err(e) => PageError::Internal(e.to_string()).into_response(),
+        Ok(ConsentOutcome::Respond(resp)) => Ok(deliver(&resp)),
+        Ok(ConsentOutcome::Reauthorize(pairs)) => Ok(see_other(&format!("{}?{}", paths::AUTHORIZE, params::encode(&pairs)), &[])),
+        Ok(ConsentOutcome::Refused(msg)) => Err(PageError::Refused { title: CANNOT_COMPLETE, message: msg }),
+        Err(e) => Err(PageError::Internal(e.to_string())),
     }
 }

@@ -3,20 +3,11 @@
 //! authorization endpoint never answers CORS: it is navigated to, not fetched.
 
 use crate::AppState;
+use crate::url::origin_of;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-
-/// The origin (`scheme://host[:port]`) of a URL.
-pub fn origin_of(url: &str) -> Option<&str> {
-    let (scheme, rest) = url.split_once("://")?;
-    if scheme != "http" && scheme != "https" {
-        return None;
-    }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    url.get(..scheme.len() + 3 + end)
-}
 
 async fn allowed(state: &AppState, origin: &str) -> bool {
     match state.provider().list_clients().await {
@@ -62,16 +53,4 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 /// `OPTIONS` on a CORS-enabled endpoint without an allowed origin.
 pub async fn preflight() -> StatusCode {
     StatusCode::FORBIDDEN
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_are_scheme_host_and_port() {
-        assert_eq!(origin_of("https://app.example:8443/cb?x=1"), Some("https://app.example:8443"));
-        assert_eq!(origin_of("http://localhost:3000"), Some("http://localhost:3000"));
-        assert_eq!(origin_of("com.example.app:/cb"), None);
-    }
 }

@@ -19,16 +19,12 @@ use tessera_core::oauth::OAuthError;
 const POLL: Duration = Duration::from_millis(200);
 
 /// `GET /events/v1/stream`.
-pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, OAuthResponse> {
     let provider = state.provider().clone();
-    let client = match presented(&headers, &Vec::new()) {
-        Ok(p) => match provider.authenticate_client(&p).await {
-            Ok(c) if !c.is_public() => c,
-            Ok(_) => return OAuthResponse::from(OAuthError::InvalidClient("public clients cannot subscribe".into())).into_response(),
-            Err(e) => return OAuthResponse::from(e).into_response(),
-        },
-        Err(e) => return OAuthResponse::from(e).into_response(),
-    };
+    let client = provider.authenticate_client(&presented(&headers, &Vec::new())?).await?;
+    if client.is_public() {
+        return Err(OAuthError::InvalidClient("public clients cannot subscribe".into()).into());
+    }
     let last: Option<i64> = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
     tracing::info!(client_id = %client.id, last_event_id = ?last, "revocation feed subscriber connected");
     let events = stream::unfold((provider, client, last), |(provider, client, mut last)| async move {
@@ -54,7 +50,7 @@ pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Respon
         }
     });
     let flat = futures_util::StreamExt::flatten(events);
-    sse(flat).into_response()
+    Ok(sse(flat).into_response())
 }
 
 fn sse<S: Stream<Item = Result<Event, Infallible>> + Send + 'static>(s: S) -> impl IntoResponse {

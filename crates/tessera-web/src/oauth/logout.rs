@@ -4,22 +4,21 @@
 //! token bound to the session, and only that form's POST ends the session.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, SESSION_COOKIE, cookie, set_cookie};
+use crate::context::{Client, SESSION_COOKIE, set_cookie};
 use crate::csrf::{self, CSRF_COOKIE};
-use crate::error::{PageError, error_page};
-use crate::oauth::authorize::current_session;
-use crate::oauth::params::{self, Pairs};
-use crate::pages::{render, see_other};
+use crate::error::PageError;
+use crate::extract::{MaybeSignedIn, PageForm, SessionCookie};
+use crate::params::{self, Pairs};
+use crate::render::{render, see_other};
 use crate::security::FormTargets;
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use tessera_core::accounts::Authenticated;
 use tessera_core::oauth::provider::EndSession;
-use tessera_core::secret::SecretToken;
 use tessera_core::session::RequestContext;
 
 #[derive(Template)]
@@ -30,22 +29,24 @@ struct LogoutPage<'a> {
     request: &'a str,
 }
 
-async fn decide(state: &AppState, p: &Pairs, signed_in: Option<&Authenticated>) -> Result<EndSession, Response> {
+const INVALID: &str = "This sign-out request is not valid";
+
+async fn decide(state: &AppState, p: &Pairs, signed_in: Option<&Authenticated>) -> Result<EndSession, PageError> {
     let get = |n: &str| params::one(p, n);
     let (hint, client_id, uri, st) = match (get("id_token_hint"), get("client_id"), get("post_logout_redirect_uri"), get("state")) {
         (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
-        _ => return Err(error_page(StatusCode::BAD_REQUEST, "This sign-out request is not valid", "A parameter appears more than once.")),
+        _ => return Err(PageError::Refused { title: INVALID, message: "A parameter appears more than once.".into() }),
     };
     state
         .provider()
         .end_session(hint.as_deref(), client_id.as_deref(), uri.as_deref(), st.as_deref(), signed_in.map(|w| w.user.id))
         .await
-        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "This sign-out request is not valid", &e.description()))
+        .map_err(|e| PageError::Refused { title: INVALID, message: e.description().into_owned() })
 }
 
-async fn sign_out(state: &AppState, headers: &HeaderMap, ctx: &RequestContext) -> Result<String, PageError> {
-    if let Some(token) = cookie(headers, SESSION_COOKIE).and_then(SecretToken::from_client) {
-        state.accounts().logout(&token, ctx).await?;
+async fn sign_out(state: &AppState, session: &SessionCookie, ctx: &RequestContext) -> Result<String, PageError> {
+    if let Some(token) = session.token() {
+        state.accounts().logout(token, ctx).await?;
     }
     Ok(set_cookie(SESSION_COOKIE, "", state.config().is_https(), Some(0)))
 }
@@ -71,40 +72,57 @@ fn confirm_token(state: &AppState, headers: &HeaderMap, signed_in: Option<&Authe
     Ok((anon.token, cookies))
 }
 
-async fn handle(state: &AppState, ctx: &RequestContext, headers: &HeaderMap, p: Pairs) -> Response {
-    let signed_in = match current_session(state, headers, ctx).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    match decide(state, &p, signed_in.as_ref()).await {
-        Err(r) => r,
-        Ok(EndSession::SignOutAndRedirect { uri, state: st }) => match sign_out(state, headers, ctx).await {
-            Ok(clear) => redirect_with_state(&uri, st.as_deref(), &[clear]),
-            Err(e) => e.into_response(),
-        },
-        Ok(EndSession::Confirm { redirect }) => {
-            let (token, cookies) = match confirm_token(state, headers, signed_in.as_ref()) {
-                Ok(t) => t,
-                Err(e) => return e.into_response(),
-            };
+/// Who asks to end the session: the request's context, session cookie and signed-in user.
+struct Caller<'a> {
+    ctx: &'a RequestContext,
+    session: &'a SessionCookie,
+    signed_in: Option<&'a Authenticated>,
+    headers: &'a HeaderMap,
+}
+
+async fn handle(state: &AppState, caller: Caller<'_>, p: Pairs) -> Result<Response, PageError> {
+    let Caller { ctx, session, signed_in, headers } = caller;
+    match decide(state, &p, signed_in).await? {
+        EndSession::SignOutAndRedirect { uri, state: st } => {
+            let clear = sign_out(state, session, ctx).await?;
+            Ok(redirect_with_state(&uri, st.as_deref(), &[clear]))
+        }
+        EndSession::Confirm { redirect } => {
+            let (token, cookies) = confirm_token(state, headers, signed_in)?;
             let request = params::encode(&p);
             let page = render(StatusCode::OK, &LogoutPage { done: false, csrf: &token, request: &request }, &cookies);
-            match redirect {
+            Ok(match redirect {
                 Some((uri, _)) => FormTargets::Client { uri, issuer: true }.attach(page),
                 None => page,
-            }
+            })
         }
     }
 }
 
 /// `GET /oauth2/logout`.
-pub async fn get(State(state): State<AppState>, Client(ctx): Client, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    handle(&state, &ctx, &headers, params::pairs(q.unwrap_or_default().as_bytes())).await
+pub async fn get(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    session: SessionCookie,
+    MaybeSignedIn(who): MaybeSignedIn,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, PageError> {
+    let caller = Caller { ctx: &ctx, session: &session, signed_in: who.as_ref(), headers: &headers };
+    handle(&state, caller, params::pairs(q.unwrap_or_default().as_bytes())).await
 }
 
 /// `POST /oauth2/logout`.
-pub async fn post(State(state): State<AppState>, Client(ctx): Client, headers: HeaderMap, body: Bytes) -> Response {
-    handle(&state, &ctx, &headers, params::pairs(&body)).await
+pub async fn post(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    session: SessionCookie,
+    MaybeSignedIn(who): MaybeSignedIn,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let caller = Caller { ctx: &ctx, session: &session, signed_in: who.as_ref(), headers: &headers };
+    handle(&state, caller, params::pairs(&body)).await
 }
 
 /// Form of `POST /oauth2/logout/confirm`.
@@ -117,31 +135,30 @@ pub struct ConfirmForm {
 }
 
 /// `POST /oauth2/logout/confirm`: the user confirmed signing out.
-pub async fn confirm(State(state): State<AppState>, Client(ctx): Client, headers: HeaderMap, PageForm(form): PageForm<ConfirmForm>) -> Response {
-    let signed_in = match current_session(&state, &headers, &ctx).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
+pub async fn confirm(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    session: SessionCookie,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ConfirmForm>,
+) -> Result<Response, PageError> {
     let key = &state.config().csrf_key;
     let token_ok = match &signed_in {
         Some(who) => csrf::verify_session(key, who, &form.csrf_token),
         None => csrf::verify_anonymous(key, &headers, &form.csrf_token),
     };
     if !token_ok || form.decision != "logout" {
-        return PageError::Forbidden("This form has expired. Go back to the application and try again.").into_response();
+        return Err(PageError::Forbidden("This form has expired. Go back to the application and try again."));
     }
     let p = params::pairs(form.request.as_bytes());
-    let redirect = match decide(&state, &p, signed_in.as_ref()).await {
-        Err(r) => return r,
-        Ok(EndSession::SignOutAndRedirect { uri, state: st }) => Some((uri, st)),
-        Ok(EndSession::Confirm { redirect }) => redirect,
+    let redirect = match decide(&state, &p, signed_in.as_ref()).await? {
+        EndSession::SignOutAndRedirect { uri, state: st } => Some((uri, st)),
+        EndSession::Confirm { redirect } => redirect,
     };
-    let clear = match sign_out(&state, &headers, &ctx).await {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    match redirect {
+    let clear = sign_out(&state, &session, &ctx).await?;
+    Ok(match redirect {
         Some((uri, st)) => redirect_with_state(&uri, st.as_deref(), &[clear]),
         None => render(StatusCode::OK, &LogoutPage { done: true, csrf: "", request: "" }, &[clear]),
-    }
+    })
 }

@@ -4,6 +4,5 @@ pub mod authorize;
 pub mod cors;
 pub mod events;
 pub mod logout;
-pub mod params;
 pub mod resource;
 pub mod token;

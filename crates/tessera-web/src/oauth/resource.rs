@@ -1,6 +1,7 @@
 //! Discovery, JWKS and userinfo.
 
 use crate::AppState;
+use crate::context::bearer;
 use crate::error::OAuthResponse;
 use axum::Json;
 use axum::extract::State;
@@ -33,17 +34,10 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     res
 }
 
-/// The bearer token of a request (RFC 6750 §2.1).
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
-}
-
 /// `GET`/`POST /oauth2/userinfo`.
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(token) = bearer(&headers) else {
-        let mut res = OAuthResponse { error: OAuthError::InvalidToken("a bearer token is required".into()), bearer: true }.into_response();
+        let mut res = OAuthResponse::bearer(OAuthError::InvalidToken("a bearer token is required".into())).into_response();
         res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tessera\""));
         return res;
     };
@@ -53,6 +47,6 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
             res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }
-        Err(e) => OAuthResponse { error: e, bearer: true }.into_response(),
+        Err(e) => OAuthResponse::bearer(e).into_response(),
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::error::OAuthResponse;
-use crate::oauth::params::{self, Pairs};
+use crate::params::{self, Pairs};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -54,46 +54,28 @@ fn no_store(mut res: Response) -> Response {
 }
 
 /// `POST /oauth2/token`.
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = async {
-        let p = form_body(&headers, &body)?;
-        let params = params::token(&p)?;
-        let client = presented(&headers, &p)?;
-        state.provider().token(&params, &client).await
-    }
-    .await;
-    match result {
-        Ok(resp) => no_store(Json(resp).into_response()),
-        Err(e) => OAuthResponse::from(e).into_response(),
-    }
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthResponse> {
+    let p = form_body(&headers, &body)?;
+    let params = params::token(&p)?;
+    let client = presented(&headers, &p)?;
+    let resp = state.provider().token(&params, &client).await?;
+    Ok(no_store(Json(resp).into_response()))
 }
 
 /// `POST /oauth2/introspect`.
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = async {
-        let p = form_body(&headers, &body)?;
-        let client = state.provider().authenticate_client(&presented(&headers, &p)?).await?;
-        let token = params::one(&p, "token")?.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
-        state.provider().introspect(&client, &token).await
-    }
-    .await;
-    match result {
-        Ok(v) => no_store(Json(v).into_response()),
-        Err(e) => OAuthResponse::from(e).into_response(),
-    }
+pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthResponse> {
+    let p = form_body(&headers, &body)?;
+    let client = state.provider().authenticate_client(&presented(&headers, &p)?).await?;
+    let token = params::one(&p, "token")?.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+    let answer = state.provider().introspect(&client, &token).await?;
+    Ok(no_store(Json(answer).into_response()))
 }
 
 /// `POST /oauth2/revoke`.
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = async {
-        let p = form_body(&headers, &body)?;
-        let client = state.provider().authenticate_client(&presented(&headers, &p)?).await?;
-        let token = params::one(&p, "token")?.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
-        state.provider().revoke(&client, &token).await
-    }
-    .await;
-    match result {
-        Ok(()) => no_store(StatusCode::OK.into_response()),
-        Err(e) => OAuthResponse::from(e).into_response(),
-    }
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthResponse> {
+    let p = form_body(&headers, &body)?;
+    let client = state.provider().authenticate_client(&presented(&headers, &p)?).await?;
+    let token = params::one(&p, "token")?.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+    state.provider().revoke(&client, &token).await?;
+    Ok(no_store(StatusCode::OK.into_response()))
 }

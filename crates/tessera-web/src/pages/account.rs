@@ -1,14 +1,17 @@
 //! The signed-in user's account page: profile, sessions (end any), password change.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, SignedIn, safe_return_to, urlencode};
+use crate::context::Client;
 use crate::csrf;
 use crate::error::PageError;
-use crate::pages::login::CsrfOnly;
-use crate::pages::{render, see_other};
+use crate::extract::{Csrf, CsrfForm, PageForm, SignedIn};
+use crate::pages::CsrfOnly;
+use crate::pages::reauth::{reauth_link, refused};
+use crate::render::{render, see_other};
+use crate::url::{safe_return_to, urlencode};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use http::StatusCode;
 use serde::Deserialize;
 use tessera_core::CoreError;
@@ -69,16 +72,6 @@ struct PasskeyRow {
     name: String,
     created: String,
     last_used: Option<String>,
-}
-
-/// Where a signed-in user confirms it is them (re-authentication), coming back to `to`.
-pub(crate) fn reauth_link(who: &Authenticated, to: &str) -> String {
-    format!("/login?reauth=1&return_to={}&login_hint={}", urlencode(to), urlencode(who.user.username.as_str()))
-}
-
-/// The answer to a sensitive action refused for want of a recent sign-in.
-pub(crate) fn reauth_redirect(who: &Authenticated) -> Response {
-    see_other(&reauth_link(who, "/account"), &[])
 }
 
 /// `GET /`.
@@ -190,17 +183,13 @@ pub async fn end_session(
     SignedIn(who): SignedIn,
     Client(ctx): Client,
     Path(handle): Path<String>,
-    PageForm(form): PageForm<CsrfOnly>,
+    Csrf(PageForm(_)): Csrf<PageForm<CsrfOnly>>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify_session(&state.config().csrf_key, &who, &form.csrf_token) {
-        return Err(PageError::Forbidden("This form has expired. Reload the page and try again."));
-    }
     let handle: SessionHandle = handle.parse().map_err(|_| PageError::NotFound)?;
     match state.accounts().end_session(&who, handle, &ctx).await {
         Ok(()) => Ok(see_other("/account?done=session_ended", &[])),
         Err(CoreError::NotFound) => Ok(see_other("/account", &[])),
-        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&who, e),
     }
 }
 
@@ -213,22 +202,24 @@ pub struct PasswordForm {
     new_password: String,
 }
 
+impl CsrfForm for PasswordForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 /// `POST /account/password`.
 pub async fn change_password(
     State(state): State<AppState>,
     SignedIn(who): SignedIn,
     Client(ctx): Client,
-    PageForm(form): PageForm<PasswordForm>,
+    Csrf(PageForm(form)): Csrf<PageForm<PasswordForm>>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify_session(&state.config().csrf_key, &who, &form.csrf_token) {
-        return Err(PageError::Forbidden("This form has expired. Reload the page and try again."));
-    }
     let current = Password::new(form.current_password);
     let new = Password::new(form.new_password);
     match state.accounts().change_password(&who, &current, &new, &ctx).await {
         Ok(_) => Ok(see_other("/account?done=password_changed", &[])),
-        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
         Err(CoreError::Invalid(msg)) => account_page(&state, &who, StatusCode::BAD_REQUEST, None, Some(&msg)).await,
-        Err(e) => Ok(PageError::from(e).into_response()),
+        Err(e) => refused(&who, e),
     }
 }

@@ -47,6 +47,6 @@ pub struct StrengthForm {
 
 /// `POST /password/strength`: the estimator's score and hints for a candidate password
 /// (nothing is stored or logged).
-pub async fn strength(crate::context::PageForm(form): crate::context::PageForm<StrengthForm>) -> impl IntoResponse {
+pub async fn strength(crate::extract::PageForm(form): crate::extract::PageForm<StrengthForm>) -> impl IntoResponse {
     axum::Json(tessera_core::password::strength(&form.password))
 }

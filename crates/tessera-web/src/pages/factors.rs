@@ -3,19 +3,22 @@
 //! them needs a recent sign-in; without one the user is sent to confirm it is them.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, SignedIn, safe_return_to};
+use crate::context::Client;
 use crate::csrf;
 use crate::error::{JsonError, PageError};
-use crate::pages::account::{account_page, reauth_link, reauth_redirect};
-use crate::pages::login::CsrfOnly;
-use crate::pages::mfa::{FinishBody, JsonBody, OptionsBody, ceremony_json, same_origin};
-use crate::pages::{render, see_other};
+use crate::extract::{Csrf, CsrfForm, JsonBody, PageForm, SignedIn};
+use crate::pages::CsrfOnly;
+use crate::pages::account::account_page;
+use crate::pages::mfa::{FinishBody, OptionsBody, ceremony_json};
+use crate::pages::reauth::{refused, refused_json};
+use crate::render::{render, see_other};
+use crate::url::safe_return_to;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use tessera_core::CoreError;
@@ -23,12 +26,6 @@ use tessera_core::accounts::Authenticated;
 use tessera_core::ids::PasskeyId;
 use tessera_core::mfa::recovery::RecoveryCode;
 use tessera_core::mfa::totp::TotpSetup;
-
-const EXPIRED: &str = "This form has expired. Reload the page and try again.";
-
-fn check_csrf(state: &AppState, who: &Authenticated, token: &str) -> Result<(), PageError> {
-    if csrf::verify_session(&state.config().csrf_key, who, token) { Ok(()) } else { Err(PageError::Forbidden(EXPIRED)) }
-}
 
 #[derive(Template)]
 #[template(path = "totp_setup.html")]
@@ -79,6 +76,12 @@ pub struct StartForm {
     continue_to: Option<String>,
 }
 
+impl CsrfForm for StartForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 fn continuing(raw: Option<&str>) -> Option<String> {
     raw.filter(|c| !c.is_empty()).map(|c| safe_return_to(Some(c)))
 }
@@ -87,17 +90,15 @@ fn continuing(raw: Option<&str>) -> Option<String> {
 pub async fn totp_start(
     State(state): State<AppState>,
     SignedIn(who): SignedIn,
-    PageForm(form): PageForm<StartForm>,
+    Csrf(PageForm(form)): Csrf<PageForm<StartForm>>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &who, &form.csrf_token)?;
     let continue_to = continuing(form.continue_to.as_deref());
     match state.accounts().begin_totp_enrolment(&who).await {
         Ok(setup) => Ok(totp_page(&state, &who, &setup, StatusCode::OK, None, continue_to)),
-        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
         Err(CoreError::Conflict(_)) => {
             account_page(&state, &who, StatusCode::CONFLICT, None, Some("An authenticator app is already set up. Turn it off first to replace it.")).await
         }
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&who, e),
     }
 }
 
@@ -111,26 +112,30 @@ pub struct ConfirmForm {
     continue_to: Option<String>,
 }
 
+impl CsrfForm for ConfirmForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 /// `POST /account/totp/confirm`: the first code turns the authenticator on (and, the first
 /// time, shows new recovery codes).
 pub async fn totp_confirm(
     State(state): State<AppState>,
     SignedIn(who): SignedIn,
     Client(ctx): Client,
-    PageForm(form): PageForm<ConfirmForm>,
+    Csrf(PageForm(form)): Csrf<PageForm<ConfirmForm>>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &who, &form.csrf_token)?;
     let code: String = form.code.chars().take(64).collect();
     let continue_to = continuing(form.continue_to.as_deref());
     match state.accounts().confirm_totp_enrolment(&who, &code, &ctx).await {
         Ok(Some(codes)) => Ok(codes_page(&codes, Some("Two-step verification with an authenticator app is on."), false, continue_to)),
         Ok(None) => Ok(see_other(&continue_to.unwrap_or_else(|| "/account?done=totp_enabled".into()), &[])),
-        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
         Err(CoreError::Invalid(msg)) => match state.accounts().totp_enrolment(&who).await? {
             Some(setup) => Ok(totp_page(&state, &who, &setup, StatusCode::BAD_REQUEST, Some(&msg), continue_to)),
             None => account_page(&state, &who, StatusCode::BAD_REQUEST, None, Some(&msg)).await,
         },
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&who, e),
     }
 }
 
@@ -139,14 +144,12 @@ pub async fn totp_delete(
     State(state): State<AppState>,
     SignedIn(who): SignedIn,
     Client(ctx): Client,
-    PageForm(form): PageForm<CsrfOnly>,
+    Csrf(PageForm(_)): Csrf<PageForm<CsrfOnly>>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &who, &form.csrf_token)?;
     match state.accounts().remove_totp(&who, &ctx).await {
         Ok(()) => Ok(see_other("/account?done=totp_removed", &[])),
         Err(CoreError::NotFound) => Ok(see_other("/account", &[])),
-        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&who, e),
     }
 }
 
@@ -155,42 +158,23 @@ pub async fn recovery_regenerate(
     State(state): State<AppState>,
     SignedIn(who): SignedIn,
     Client(ctx): Client,
-    PageForm(form): PageForm<CsrfOnly>,
+    Csrf(PageForm(_)): Csrf<PageForm<CsrfOnly>>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &who, &form.csrf_token)?;
     match state.accounts().regenerate_recovery_codes(&who, &ctx).await {
         Ok(codes) => Ok(codes_page(&codes, None, true, None)),
-        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
         Err(CoreError::Invalid(msg)) => account_page(&state, &who, StatusCode::BAD_REQUEST, None, Some(&msg)).await,
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&who, e),
     }
-}
-
-fn session_ok(state: &AppState, headers: &HeaderMap, who: &Authenticated, token: &str) -> Result<(), JsonError> {
-    if same_origin(state, headers) && csrf::verify_session(&state.config().csrf_key, who, token) {
-        Ok(())
-    } else {
-        Err(JsonError::forbidden())
-    }
-}
-
-fn json_reauth(who: &Authenticated) -> JsonError {
-    JsonError { status: StatusCode::FORBIDDEN, message: "Please confirm it’s you first.".into(), redirect: Some(reauth_link(who, "/account")) }
 }
 
 /// `POST /account/passkeys/options`: options for registering a passkey.
 pub async fn passkey_options(
     State(state): State<AppState>,
     SignedIn(who): SignedIn,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<OptionsBody>,
+    Csrf(JsonBody(_)): Csrf<JsonBody<OptionsBody>>,
 ) -> Result<Response, JsonError> {
-    session_ok(&state, &headers, &who, body.csrf_token())?;
-    match state.accounts().start_passkey_registration(&who).await {
-        Ok(start) => Ok(ceremony_json(&start)),
-        Err(CoreError::ReauthenticationRequired) => Err(json_reauth(&who)),
-        Err(e) => Err(e.into()),
-    }
+    let start = state.accounts().start_passkey_registration(&who).await.map_err(|e| refused_json(&who, e))?;
+    Ok(ceremony_json(&start))
 }
 
 /// `POST /account/passkeys`: registers the passkey the browser created.
@@ -198,16 +182,15 @@ pub async fn passkey_register(
     State(state): State<AppState>,
     SignedIn(who): SignedIn,
     Client(ctx): Client,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<FinishBody>,
+    Csrf(JsonBody(body)): Csrf<JsonBody<FinishBody>>,
 ) -> Result<Response, JsonError> {
-    session_ok(&state, &headers, &who, body.csrf_token())?;
     let (handle, credential) = body.parts()?;
-    match state.accounts().finish_passkey_registration(&who, &handle, credential, body.name(), &ctx).await {
-        Ok(p) => Ok(axum::Json(json!({"redirect": "/account?done=passkey_added", "id": p.id, "name": p.name})).into_response()),
-        Err(CoreError::ReauthenticationRequired) => Err(json_reauth(&who)),
-        Err(e) => Err(e.into()),
-    }
+    let p = state
+        .accounts()
+        .finish_passkey_registration(&who, &handle, credential, body.name(), &ctx)
+        .await
+        .map_err(|e| refused_json(&who, e))?;
+    Ok(axum::Json(json!({"redirect": "/account?done=passkey_added", "id": p.id, "name": p.name})).into_response())
 }
 
 /// Form of `POST /account/passkeys/{id}/rename`.
@@ -218,15 +201,20 @@ pub struct RenameForm {
     name: String,
 }
 
+impl CsrfForm for RenameForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 /// `POST /account/passkeys/{id}/rename`.
 pub async fn passkey_rename(
     State(state): State<AppState>,
     SignedIn(who): SignedIn,
     Client(ctx): Client,
     Path(id): Path<String>,
-    PageForm(form): PageForm<RenameForm>,
+    Csrf(PageForm(form)): Csrf<PageForm<RenameForm>>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &who, &form.csrf_token)?;
     let id: PasskeyId = id.parse().map_err(|_| PageError::NotFound)?;
     match state.accounts().rename_passkey(&who, id, &form.name, &ctx).await {
         Ok(()) => Ok(see_other("/account?done=passkey_renamed", &[])),
@@ -241,13 +229,11 @@ pub async fn passkey_delete(
     SignedIn(who): SignedIn,
     Client(ctx): Client,
     Path(id): Path<String>,
-    PageForm(form): PageForm<CsrfOnly>,
+    Csrf(PageForm(_)): Csrf<PageForm<CsrfOnly>>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &who, &form.csrf_token)?;
     let id: PasskeyId = id.parse().map_err(|_| PageError::NotFound)?;
     match state.accounts().delete_passkey(&who, id, &ctx).await {
         Ok(()) => Ok(see_other("/account?done=passkey_removed", &[])),
-        Err(CoreError::ReauthenticationRequired) => Ok(reauth_redirect(&who)),
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&who, e),
     }
 }

@@ -1,20 +1,23 @@
 //! The hosted login page and sign-out.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, SESSION_COOKIE, SignedIn, cookie, safe_return_to, set_cookie, urlencode};
+use crate::context::{Client, SESSION_COOKIE, cookie, set_cookie};
 use crate::csrf::{self, CSRF_COOKIE};
 use crate::error::PageError;
-use crate::pages::{render, see_other};
+use crate::extract::{Csrf, PageForm, SessionCookie, SignedIn};
+use crate::pages::CsrfOnly;
+use crate::render::{render, see_other};
 use crate::security::FormTargets;
+use crate::url::{safe_return_to, urlencode};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use crate::oauth::authorize::current_session;
 use tessera_core::CoreError;
 use tessera_core::accounts::{LoginOutcome, StartedSession};
-use tessera_core::secret::{Password, SecretToken};
+use tessera_core::secret::Password;
+use tessera_core::session::RequestContext;
 use tessera_core::throttle::{Challenge, PowAnswer, Throttled};
 
 #[derive(Template)]
@@ -134,6 +137,7 @@ pub const THROTTLED: &str = "Too many failed sign-in attempts. Please wait a mom
 pub async fn submit(
     State(state): State<AppState>,
     Client(ctx): Client,
+    session: SessionCookie,
     headers: HeaderMap,
     PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -148,14 +152,14 @@ pub async fn submit(
         (Some(challenge), Some(nonce)) if !challenge.is_empty() && !nonce.is_empty() => Some(PowAnswer { challenge, nonce }),
         _ => None,
     };
-    let current = current_session(&state, &headers, &ctx).await?;
+    let current = session.signed_in(&state, &ctx).await?;
     let outcome = state
         .accounts()
         .sign_in_with_password(&username, &Password::new(form.password), pow.as_ref(), &ctx, current.as_ref())
         .await;
     match outcome {
         Ok(LoginOutcome::SignedIn(started)) => {
-            let cookies = signed_in(&state, &ctx, &headers, &started).await?;
+            let cookies = signed_in(&state, &ctx, &session, &headers, &started).await?;
             Ok(see_other(&return_to, &cookies))
         }
         Ok(LoginOutcome::SecondFactor(needed)) => {
@@ -184,12 +188,13 @@ pub const MFA_COOKIE_MAX_AGE: i64 = 300;
 /// session cookie and the pending-sign-in cookie is cleared. Returns the cookies to set.
 pub(crate) async fn signed_in(
     state: &AppState,
-    ctx: &tessera_core::session::RequestContext,
+    ctx: &RequestContext,
+    session: &SessionCookie,
     headers: &HeaderMap,
     started: &StartedSession,
-) -> Result<Vec<String>, PageError> {
-    if let Some(old) = cookie(headers, SESSION_COOKIE).and_then(SecretToken::from_client) {
-        state.accounts().logout(&old, ctx).await?;
+) -> Result<Vec<String>, CoreError> {
+    if let Some(old) = session.token() {
+        state.accounts().logout(old, ctx).await?;
     }
     let secure = state.config().is_https();
     let mut cookies = vec![set_cookie(SESSION_COOKIE, started.token.expose(), secure, None)];
@@ -199,26 +204,16 @@ pub(crate) async fn signed_in(
     Ok(cookies)
 }
 
-/// Form of `POST /logout`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CsrfOnly {
-    pub(crate) csrf_token: String,
-}
-
 /// `POST /logout`.
 pub async fn logout(
     State(state): State<AppState>,
-    SignedIn(who): SignedIn,
+    SignedIn(_): SignedIn,
     Client(ctx): Client,
-    headers: HeaderMap,
-    PageForm(form): PageForm<CsrfOnly>,
+    session: SessionCookie,
+    Csrf(PageForm(_)): Csrf<PageForm<CsrfOnly>>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify_session(&state.config().csrf_key, &who, &form.csrf_token) {
-        return Err(PageError::Forbidden("This form has expired. Reload the page and try again."));
-    }
-    if let Some(token) = cookie(&headers, SESSION_COOKIE).and_then(SecretToken::from_client) {
-        state.accounts().logout(&token, &ctx).await?;
+    if let Some(token) = session.token() {
+        state.accounts().logout(token, &ctx).await?;
     }
     let clear = set_cookie(SESSION_COOKIE, "", state.config().is_https(), Some(0));
     Ok(see_other("/login?signed_out=1", &[clear]))

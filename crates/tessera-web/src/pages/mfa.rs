@@ -1,16 +1,17 @@
 //! The second-factor page (after a password, or a step-up of a signed-in session) and the
 //! passkey sign-in endpoints (passwordless from the login page, or as the second factor).
-//! The passkey endpoints speak JSON to `static/webauthn.js`; they need a CSRF token and,
-//! when the browser sends one, an `Origin` equal to the issuer's.
+//! The passkey endpoints speak JSON to `static/webauthn.js` and need a CSRF token (the
+//! pages' cross-site guard, `csrf::same_origin_only`, has already checked their origin).
 
 use crate::AppState;
-use crate::context::{Client, PageForm, cookie, safe_return_to, set_cookie, urlencode};
+use crate::context::{Client, cookie, set_cookie};
 use crate::csrf;
 use crate::error::{JsonError, PageError};
-use crate::oauth::authorize::current_session;
+use crate::extract::{AnonymousCsrf, CsrfForm, JsonBody, PageForm, SessionCookie};
 use crate::pages::login::{LoginView, MFA_COOKIE, MFA_COOKIE_MAX_AGE, THROTTLED, login_page, signed_in};
-use crate::pages::{render, see_other};
+use crate::render::{render, see_other, with_cookies};
 use crate::security::FormTargets;
+use crate::url::{safe_return_to, urlencode};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -18,9 +19,11 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_core::CoreError;
+use tessera_core::accounts::StartedSession;
 use tessera_core::mfa::flows::{PendingView, SecondFactorAnswer};
 use tessera_core::mfa::level::AuthLevel;
 use tessera_core::secret::SecretToken;
+use tessera_core::session::RequestContext;
 
 #[derive(Template)]
 #[template(path = "mfa.html")]
@@ -91,13 +94,14 @@ fn to_login(return_to: &str, expired: bool) -> Response {
 pub async fn show(
     State(state): State<AppState>,
     Client(ctx): Client,
+    session: SessionCookie,
     headers: HeaderMap,
     Query(q): Query<MfaQuery>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(q.return_to.as_deref());
     let accounts = state.accounts();
     if let Some(level) = q.level.as_deref().and_then(AuthLevel::parse)
-        && let Some(who) = current_session(&state, &headers, &ctx).await?
+        && let Some(who) = session.signed_in(&state, &ctx).await?
     {
         if AuthLevel::of(&who.session.amr) >= level {
             return Ok(see_other(&return_to, &[]));
@@ -129,6 +133,7 @@ pub struct MfaForm {
 pub async fn submit(
     State(state): State<AppState>,
     Client(ctx): Client,
+    session: SessionCookie,
     headers: HeaderMap,
     PageForm(form): PageForm<MfaForm>,
 ) -> Result<Response, PageError> {
@@ -152,7 +157,7 @@ pub async fn submit(
     };
     match accounts.verify_second_factor(&token, answer, &ctx).await {
         Ok(started) => {
-            let cookies = signed_in(&state, &ctx, &headers, &started).await?;
+            let cookies = signed_in(&state, &ctx, &session, &headers, &started).await?;
             Ok(see_other(&return_to, &cookies))
         }
         Err(CoreError::SecondFactorRejected { attempts_left: 0 }) => {
@@ -163,11 +168,7 @@ pub async fn submit(
                 error: Some("Too many wrong codes. Sign in again."),
                 ..LoginView::default()
             };
-            let mut res = login_page(&state, &headers, StatusCode::UNAUTHORIZED, page)?;
-            if let Ok(v) = http::HeaderValue::from_str(&clear) {
-                res.headers_mut().append(http::header::SET_COOKIE, v);
-            }
-            Ok(res)
+            Ok(with_cookies(login_page(&state, &headers, StatusCode::UNAUTHORIZED, page)?, &[clear]))
         }
         Err(CoreError::SecondFactorRejected { .. }) => {
             let msg = "That code is not right, or it was already used. Enter the current code.";
@@ -181,15 +182,6 @@ pub async fn submit(
 }
 
 // ---------------------------------------------------------------------- passkey JSON
-
-/// Checks the JSON endpoints' defences against cross-site requests: an `Origin` (when
-/// sent) equal to the issuer's, and the page's CSRF token.
-pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    match headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
-        Some(origin) => crate::oauth::cors::origin_of(&state.config().issuer) == Some(origin),
-    }
-}
 
 /// Body of the `…/options` endpoints.
 #[derive(Debug, Deserialize)]
@@ -216,40 +208,20 @@ impl FinishBody {
         let handle = SecretToken::from_client(&self.ceremony).ok_or_else(|| JsonError::bad("The passkey request has expired. Please try again."))?;
         Ok((handle, &self.credential))
     }
-    pub(crate) fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
     pub(crate) fn name(&self) -> &str {
         self.name.as_deref().unwrap_or("")
     }
 }
 
-impl OptionsBody {
-    pub(crate) fn csrf_token(&self) -> &str {
+impl CsrfForm for FinishBody {
+    fn csrf_token(&self) -> &str {
         &self.csrf_token
     }
 }
 
-fn anonymous_ok(state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), JsonError> {
-    if same_origin(state, headers) && csrf::verify_anonymous(&state.config().csrf_key, headers, token) {
-        Ok(())
-    } else {
-        Err(JsonError::forbidden())
-    }
-}
-
-/// JSON body whose rejection is a [`JsonError`].
-#[derive(Debug)]
-pub struct JsonBody<T>(pub T);
-
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
-    type Rejection = JsonError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(JsonBody(v)),
-            Err(r) => Err(JsonError { status: r.status(), message: "The request could not be read.".into(), redirect: None }),
-        }
+impl CsrfForm for OptionsBody {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
     }
 }
 
@@ -261,10 +233,8 @@ pub(crate) fn ceremony_json(start: &tessera_core::mfa::flows::CeremonyStart) -> 
 /// `POST /login/passkey/options`: options for a passwordless sign-in.
 pub async fn passwordless_options(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<OptionsBody>,
+    AnonymousCsrf(JsonBody(_)): AnonymousCsrf<JsonBody<OptionsBody>>,
 ) -> Result<Response, JsonError> {
-    anonymous_ok(&state, &headers, &body.csrf_token)?;
     Ok(ceremony_json(&state.accounts().start_passkey_sign_in(None).await?))
 }
 
@@ -272,31 +242,26 @@ pub async fn passwordless_options(
 pub async fn passwordless_finish(
     State(state): State<AppState>,
     Client(ctx): Client,
+    session: SessionCookie,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<FinishBody>,
+    AnonymousCsrf(JsonBody(body)): AnonymousCsrf<JsonBody<FinishBody>>,
 ) -> Result<Response, JsonError> {
-    anonymous_ok(&state, &headers, &body.csrf_token)?;
     let (handle, credential) = body.parts()?;
-    let current = current_session(&state, &headers, &ctx).await.map_err(|e| JsonError::from(CoreError::Internal(format!("session lookup: {e:?}"))))?;
+    let current = session.signed_in(&state, &ctx).await?;
     let started = state.accounts().finish_passkey_sign_in(&handle, credential, None, current.as_ref(), &ctx).await?;
-    finished(&state, &ctx, &headers, &started, &body.return_to).await
+    finished(&state, &ctx, &session, &headers, &started, &body.return_to).await
 }
 
 async fn finished(
     state: &AppState,
-    ctx: &tessera_core::session::RequestContext,
+    ctx: &RequestContext,
+    session: &SessionCookie,
     headers: &HeaderMap,
-    started: &tessera_core::accounts::StartedSession,
+    started: &StartedSession,
     return_to: &str,
 ) -> Result<Response, JsonError> {
-    let cookies = signed_in(state, ctx, headers, started).await.map_err(|e| JsonError::from(CoreError::Internal(format!("sign-out of the old session: {e:?}"))))?;
-    let mut res = axum::Json(json!({"redirect": safe_return_to(Some(return_to))})).into_response();
-    for c in cookies {
-        if let Ok(v) = http::HeaderValue::from_str(&c) {
-            res.headers_mut().append(http::header::SET_COOKIE, v);
-        }
-    }
-    Ok(res)
+    let cookies = signed_in(state, ctx, session, headers, started).await?;
+    Ok(with_cookies(axum::Json(json!({"redirect": safe_return_to(Some(return_to))})).into_response(), &cookies))
 }
 
 fn pending_or_expired(headers: &HeaderMap) -> Result<SecretToken, JsonError> {
@@ -308,9 +273,8 @@ fn pending_or_expired(headers: &HeaderMap) -> Result<SecretToken, JsonError> {
 pub async fn second_factor_options(
     State(state): State<AppState>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<OptionsBody>,
+    AnonymousCsrf(JsonBody(_)): AnonymousCsrf<JsonBody<OptionsBody>>,
 ) -> Result<Response, JsonError> {
-    anonymous_ok(&state, &headers, &body.csrf_token)?;
     let token = pending_or_expired(&headers)?;
     Ok(ceremony_json(&state.accounts().start_passkey_sign_in(Some(&token)).await?))
 }
@@ -319,12 +283,12 @@ pub async fn second_factor_options(
 pub async fn second_factor_finish(
     State(state): State<AppState>,
     Client(ctx): Client,
+    session: SessionCookie,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<FinishBody>,
+    AnonymousCsrf(JsonBody(body)): AnonymousCsrf<JsonBody<FinishBody>>,
 ) -> Result<Response, JsonError> {
-    anonymous_ok(&state, &headers, &body.csrf_token)?;
     let token = pending_or_expired(&headers)?;
     let (handle, credential) = body.parts()?;
     let started = state.accounts().finish_passkey_sign_in(&handle, credential, Some(&token), None, &ctx).await?;
-    finished(&state, &ctx, &headers, &started, &body.return_to).await
+    finished(&state, &ctx, &session, &headers, &started, &body.return_to).await
 }

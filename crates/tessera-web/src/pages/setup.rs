@@ -1,10 +1,11 @@
 //! The one-time link that creates the first administrator.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, SESSION_COOKIE, set_cookie};
+use crate::context::{Client, SESSION_COOKIE, set_cookie};
 use crate::csrf;
 use crate::error::PageError;
-use crate::pages::see_other;
+use crate::extract::PageForm;
+use crate::render::see_other;
 use crate::pages::signup::{Typed, form_page};
 use axum::extract::{Query, State};
 use axum::response::Response;

@@ -1,10 +1,12 @@
 //! Self-service sign-up (when enabled) and the shared "create an account" form.
 
 use crate::AppState;
-use crate::context::{Client, PageForm, safe_return_to, set_cookie, urlencode};
+use crate::context::{Client, set_cookie};
 use crate::csrf::{self, CSRF_COOKIE};
 use crate::error::PageError;
-use crate::pages::render;
+use crate::extract::PageForm;
+use crate::render::render;
+use crate::url::{safe_return_to, urlencode};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
