@@ -9,6 +9,7 @@ pub mod ids;
 pub mod jose;
 pub mod mfa;
 pub mod oauth;
+pub mod outbox;
 pub mod password;
 pub mod password_patterns;
 pub mod password_policy;

@@ -700,53 +700,6 @@ impl OAuthStore for SqlStore {
         })
     }
 
-    async fn revoke_session_grants(&self, sid: SessionHandle, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
-        let rows: Vec<GrantRow> = on_db!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            lock_event_log!(pool, tx);
-            let rows: Vec<GrantRow> = sqlx::query_as(concat!(
-                "UPDATE grants SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL \
-                 AND (' ' || scope || ' ') NOT LIKE '% offline_access %' RETURNING ",
-                grant_columns!()
-            ))
-            .bind(sid.to_string())
-            .bind(now.unix_timestamp())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-            for r in &rows {
-                grant_events!(pool, tx, &r.id, now.unix_timestamp());
-                sqlx::query(REVOKE_GRANT_TOKENS).bind(&r.id).execute(&mut *tx).await.map_err(db)?;
-            }
-            tx.commit().await.map_err(db)?;
-            Ok::<_, StoreError>(rows)
-        })?;
-        rows.into_iter().map(GrantRow::into_grant).collect()
-    }
-
-    async fn revoke_user_grants(&self, user_id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
-        let rows: Vec<GrantRow> = on_db!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            lock_event_log!(pool, tx);
-            let rows: Vec<GrantRow> = sqlx::query_as(concat!(
-                "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING ",
-                grant_columns!()
-            ))
-            .bind(user_id.to_string())
-            .bind(now.unix_timestamp())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-            for r in &rows {
-                grant_events!(pool, tx, &r.id, now.unix_timestamp());
-                sqlx::query(REVOKE_GRANT_TOKENS).bind(&r.id).execute(&mut *tx).await.map_err(db)?;
-            }
-            tx.commit().await.map_err(db)?;
-            Ok::<_, StoreError>(rows)
-        })?;
-        rows.into_iter().map(GrantRow::into_grant).collect()
-    }
-
     async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {
         on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;

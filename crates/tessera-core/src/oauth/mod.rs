@@ -12,6 +12,7 @@ pub mod keys;
 pub mod model;
 pub mod provider;
 pub mod scope;
+pub mod session_events;
 pub mod visibility;
 pub mod target;
 
