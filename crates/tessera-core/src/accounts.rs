@@ -1,16 +1,20 @@
 //! Account flows: creating users, signing in and out, sessions, password changes, and the
 //! first-administrator setup link. Handlers call exactly one of these per request.
+//!
+//! What must follow the end of a session (revoking grants, security events, back-channel
+//! logout) is not done here: the store intents that end sessions write outbox events in the
+//! same transaction, and these flows only ask [`ApplyEvents`] to apply them right away.
 
 use crate::CoreError;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::auditor::Auditor;
 use crate::clock::SharedClock;
-use crate::ids::{SessionHandle, UserId};
+use crate::ids::{OutboxId, SessionHandle, UserId};
 use crate::jose::KeySealer;
 use crate::mfa::level::{AuthLevel, Factor, combine};
 use crate::mfa::model::FactorSummary;
 use crate::mfa::passkey::Passkeys;
-use crate::oauth::provider::{SessionObserver, SessionsEnded};
+use crate::outbox::ApplyEvents;
 use crate::password::{PasswordHasher, Verification, is_supported_hash};
 use crate::secret::{Password, SecretToken, TokenHash};
 use crate::session::{NewSession, RequestContext, Session, SessionPolicy};
@@ -113,7 +117,7 @@ pub struct Accounts {
     pub(crate) audit: Auditor,
     pub(crate) policy: SessionPolicy,
     pub(crate) rules: PasswordRules,
-    pub(crate) observer: Option<Arc<dyn SessionObserver>>,
+    pub(crate) events: Option<Arc<dyn ApplyEvents>>,
     pub(crate) throttle: Option<Throttle>,
     pub(crate) mfa: MfaSettings,
 }
@@ -138,7 +142,7 @@ impl Accounts {
         mfa: MfaSettings,
     ) -> Self {
         let audit = Auditor::new(store.clone(), clock.clone());
-        Self { store, hasher, clock, audit, policy, rules, observer: None, throttle: None, mfa }
+        Self { store, hasher, clock, audit, policy, rules, events: None, throttle: None, mfa }
     }
 
     /// Throttles sign-in attempts (per account and per IP, with proof-of-work challenges).
@@ -147,23 +151,18 @@ impl Accounts {
         self
     }
 
-    /// Tells `observer` whenever sessions end (the OAuth provider revokes their grants and
-    /// sends back-channel logout tokens).
-    pub fn with_observer(mut self, observer: Arc<dyn SessionObserver>) -> Self {
-        self.observer = Some(observer);
+    /// Applies the outbox events these flows write (sessions ended, credentials changed,
+    /// grants revoked) through `events` as soon as they are written, so their effects are in
+    /// place when the request answers. Without it they wait for the outbox job.
+    pub fn with_events(mut self, events: Arc<dyn ApplyEvents>) -> Self {
+        self.events = Some(events);
         self
     }
 
-    pub(crate) async fn ended(&self, what: SessionsEnded) {
-        if let Some(o) = &self.observer {
-            o.sessions_ended(what).await;
-        }
-    }
-
-    /// Tells the observer about grants the store revoked (back-channel logout).
-    async fn revoked(&self, grants: &[crate::oauth::model::Grant]) {
-        if let (Some(o), false) = (&self.observer, grants.is_empty()) {
-            o.grants_revoked(grants).await;
+    /// Applies just-written outbox events now (best effort; the outbox job retries).
+    pub(crate) async fn apply_events(&self, ids: &[OutboxId]) {
+        if let (Some(e), false) = (&self.events, ids.is_empty()) {
+            e.apply_now(ids).await;
         }
     }
 
@@ -328,8 +327,8 @@ impl Accounts {
         };
         let now = self.clock.now();
         if !session.is_live(now, &self.policy) {
-            if let Some(s) = self.store.delete_session(&id_hash).await? {
-                self.ended(SessionsEnded::One(s.user_id, s.handle)).await;
+            if let Some((_, event)) = self.store.delete_session(&id_hash, now).await? {
+                self.apply_events(&[event]).await;
             }
             return Err(CoreError::Unauthenticated);
         }
@@ -355,9 +354,9 @@ impl Accounts {
 
     /// Signs out: ends the session the cookie names.
     pub async fn logout(&self, token: &SecretToken, ctx: &RequestContext) -> Result<(), CoreError> {
-        if let Some(s) = self.store.delete_session(&token.hash()).await? {
+        if let Some((s, event)) = self.store.delete_session(&token.hash(), self.clock.now()).await? {
             self.audit.record(AuditKind::Logout, Some(s.user_id), ctx, json!({"session": s.handle})).await;
-            self.ended(SessionsEnded::One(s.user_id, s.handle)).await;
+            self.apply_events(&[event]).await;
         }
         Ok(())
     }
@@ -373,23 +372,23 @@ impl Accounts {
     /// Ends one of the signed-in user's sessions.
     pub async fn end_session(&self, who: &Authenticated, handle: SessionHandle, ctx: &RequestContext) -> Result<(), CoreError> {
         self.require_recent(who)?;
-        if !self.store.delete_user_session(who.user.id, handle).await? {
+        let Some(event) = self.store.delete_user_session(who.user.id, handle, self.clock.now()).await? else {
             return Err(CoreError::NotFound);
-        }
+        };
         self.audit
             .record(AuditKind::SessionEnded, Some(who.user.id), ctx, json!({"session": handle, "by": "user"}))
             .await;
-        self.ended(SessionsEnded::One(who.user.id, handle)).await;
+        self.apply_events(&[event]).await;
         Ok(())
     }
 
     /// Ends every session of a user (administrator action).
     pub async fn end_all_sessions(&self, user_id: UserId, ctx: &RequestContext) -> Result<u64, CoreError> {
-        let n = self.store.delete_user_sessions(user_id).await?;
+        let (n, event) = self.store.delete_user_sessions(user_id, self.clock.now()).await?;
         self.audit
             .record(AuditKind::SessionEnded, Some(user_id), ctx, json!({"sessions": n, "by": "admin"}))
             .await;
-        self.ended(SessionsEnded::All(user_id)).await;
+        self.apply_events(&[event]).await;
         Ok(n)
     }
 
@@ -416,11 +415,11 @@ impl Accounts {
         let email = who.user.email.as_ref().map_or("", |e| e.as_str());
         self.rules.check(new.expose(), false, &[who.user.username.as_str(), email])?;
         let hash = self.hasher.hash(new).await?;
-        let ended = self.store.change_password(who.user.id, &hash, Some(&who.id_hash), self.clock.now()).await?;
+        let (ended, event) = self.store.change_password(who.user.id, &hash, Some(&who.id_hash), self.clock.now()).await?;
         self.audit
             .record(AuditKind::PasswordChanged, Some(who.user.id), ctx, json!({"other_sessions_ended": ended}))
             .await;
-        self.ended(SessionsEnded::CredentialsChanged(who.user.id)).await;
+        self.apply_events(&[event]).await;
         Ok(ended)
     }
 
@@ -430,9 +429,9 @@ impl Accounts {
         let email = user.email.as_ref().map_or("", |e| e.as_str());
         self.rules.check(new.expose(), false, &[user.username.as_str(), email])?;
         let hash = self.hasher.hash(new).await?;
-        self.store.change_password(user_id, &hash, None, self.clock.now()).await.map_err(conflict)?;
+        let (_, event) = self.store.change_password(user_id, &hash, None, self.clock.now()).await.map_err(conflict)?;
         self.audit.record(AuditKind::PasswordChanged, Some(user_id), ctx, json!({"by": "admin"})).await;
-        self.ended(SessionsEnded::CredentialsChanged(user_id)).await;
+        self.apply_events(&[event]).await;
         Ok(())
     }
 
@@ -470,11 +469,11 @@ impl Accounts {
             self.store.disable_user_revoking_grants(id, self.clock.now()).await.map_err(conflict)?
         } else {
             self.store.set_user_disabled(id, false, self.clock.now()).await.map_err(conflict)?;
-            Vec::new()
+            None
         };
         let kind = if disabled { AuditKind::UserDisabled } else { AuditKind::UserEnabled };
         self.audit.record(kind, Some(id), ctx, json!({})).await;
-        self.revoked(&revoked).await;
+        self.apply_events(revoked.as_slice()).await;
         Ok(())
     }
 
@@ -483,7 +482,7 @@ impl Accounts {
     pub async fn delete_user(&self, id: UserId, ctx: &RequestContext) -> Result<(), CoreError> {
         let revoked = self.store.delete_user_revoking_grants(id, self.clock.now()).await.map_err(conflict)?;
         self.audit.record(AuditKind::UserDeleted, Some(id), ctx, json!({})).await;
-        self.revoked(&revoked).await;
+        self.apply_events(revoked.as_slice()).await;
         Ok(())
     }
 
@@ -542,14 +541,15 @@ impl Accounts {
         Ok(self.store.find_audit_events(query).await?)
     }
 
-    /// Deletes timed-out sessions, and lapsed pending sign-ins and WebAuthn ceremonies; run
-    /// periodically. Returns how many records went.
+    /// Deletes timed-out sessions (their grants are revoked through the outbox), and lapsed
+    /// pending sign-ins and WebAuthn ceremonies; run periodically. Returns how many records
+    /// went.
     pub async fn purge_expired_sessions(&self) -> Result<u64, CoreError> {
         let now = self.clock.now();
         let mfa = self.store.purge_expired_mfa(now).await?;
-        let (ended, revoked) = self.store.end_expired_sessions(now, now - self.policy.idle_timeout).await?;
-        self.revoked(&revoked).await;
-        Ok(ended + mfa)
+        let ended = self.store.delete_expired_sessions(now, now - self.policy.idle_timeout).await?;
+        self.apply_events(&ended).await;
+        Ok(u64::try_from(ended.len()).unwrap_or(u64::MAX) + mfa)
     }
 }
 

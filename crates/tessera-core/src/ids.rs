@@ -1,4 +1,5 @@
-//! Identifier newtypes. Ids are UUIDv7 (time-ordered); they are never secrets.
+//! Identifier newtypes. Ids are UUIDv7 (time-ordered), except outbox positions; they are
+//! never secrets.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -65,3 +66,24 @@ uuid_id!(
     /// An audit event's id.
     AuditEventId
 );
+
+/// An outbox event's id: its position in the outbox (write order); see [`crate::outbox`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OutboxId(i64);
+
+impl OutboxId {
+    /// Wraps a stored id.
+    pub fn new(id: i64) -> Self {
+        Self(id)
+    }
+    /// The stored id.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for OutboxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod jose;
 pub mod mfa;
 pub mod oauth;
+pub mod outbox;
 pub mod password;
 pub mod secret;
 pub mod session;

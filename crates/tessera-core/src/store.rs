@@ -4,7 +4,7 @@
 //! Implemented for SQLite and PostgreSQL by `tessera-store`.
 
 use crate::audit::AuditEvent;
-use crate::ids::{SessionHandle, UserId};
+use crate::ids::{OutboxId, SessionHandle, UserId};
 use crate::secret::TokenHash;
 use crate::session::{NewSession, Session};
 use crate::user::{NewUser, User, UserUpdate};
@@ -183,20 +183,23 @@ pub trait Store: MfaStore + crate::oauth::grant_policy::LifecycleStore + Send + 
     async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
     /// Changes a user's profile.
     async fn update_user(&self, id: UserId, update: &UserUpdate, now: OffsetDateTime) -> Result<User, StoreError>;
-    /// Disables (and ends every session of) or enables a user, atomically.
+    /// Disables (and ends every session of, writing an all-sessions-ended outbox event) or
+    /// enables a user, atomically.
     async fn set_user_disabled(&self, id: UserId, disabled: bool, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Deletes a user and everything that hangs off them.
     async fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
     /// Replaces `old_hash` by `new_hash` only if it is still the stored one (login re-hash).
     async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<bool, StoreError>;
-    /// Sets a new password and ends every session of the user except `keep_session`, atomically.
+    /// Sets a new password and ends every session of the user except `keep_session`, writing
+    /// a credentials-changed outbox event, atomically; returns how many sessions ended and the
+    /// event.
     async fn change_password(
         &self,
         id: UserId,
         new_hash: &str,
         keep_session: Option<&TokenHash>,
         now: OffsetDateTime,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<(u64, OutboxId), StoreError>;
     /// Grants a role.
     async fn add_user_role(&self, id: UserId, role: &str) -> Result<(), StoreError>;
     /// Whether any enabled user holds `role`.
@@ -215,16 +218,20 @@ pub trait Store: MfaStore + crate::oauth::grant_policy::LifecycleStore + Send + 
         ip: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// Ends a session by the hash of its id; returns the ended session.
-    async fn delete_session(&self, id_hash: &TokenHash) -> Result<Option<Session>, StoreError>;
-    /// Ends one of a user's sessions by its public handle; false if it was not theirs.
-    async fn delete_user_session(&self, user_id: UserId, handle: SessionHandle) -> Result<bool, StoreError>;
-    /// Ends every session of a user.
-    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError>;
+    // Every intent that ends sessions writes the outbox event of their end in its transaction.
+    /// Ends a session by the hash of its id; returns the ended session and its
+    /// session-ended event.
+    async fn delete_session(&self, id_hash: &TokenHash, now: OffsetDateTime) -> Result<Option<(Session, OutboxId)>, StoreError>;
+    /// Ends one of a user's sessions by its public handle; its session-ended event, or `None`
+    /// if it was not theirs.
+    async fn delete_user_session(&self, user_id: UserId, handle: SessionHandle, now: OffsetDateTime) -> Result<Option<OutboxId>, StoreError>;
+    /// Ends every session of a user; returns how many and the all-sessions-ended event.
+    async fn delete_user_sessions(&self, user_id: UserId, now: OffsetDateTime) -> Result<(u64, OutboxId), StoreError>;
     /// A user's sessions, newest first.
     async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError>;
-    /// Deletes sessions past their absolute expiry or idle since before `idle_cutoff`.
-    async fn delete_expired_sessions(&self, now: OffsetDateTime, idle_cutoff: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Deletes sessions past their absolute expiry or idle since before `idle_cutoff`; returns
+    /// the session-ended event of each.
+    async fn delete_expired_sessions(&self, now: OffsetDateTime, idle_cutoff: OffsetDateTime) -> Result<Vec<OutboxId>, StoreError>;
 
     // ---- first-administrator setup ----
     /// Replaces any setup token by this one.
@@ -318,10 +325,6 @@ pub trait OAuthStore: crate::oauth::consent::ConsentStore + crate::oauth::visibi
     async fn find_refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenInfo>, StoreError>;
     /// Revokes a grant (the whole token family).
     async fn revoke_grant(&self, id: GrantId, now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Revokes the grants that came from a session, except `offline_access` ones; returns them.
-    async fn revoke_session_grants(&self, sid: SessionHandle, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError>;
-    /// Revokes every grant of a user; returns them.
-    async fn revoke_user_grants(&self, user_id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError>;
     /// Records an access token as revoked until it expires.
     async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Whether an access token is revoked (itself, or its grant).

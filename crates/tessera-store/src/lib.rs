@@ -11,6 +11,7 @@ mod mfa;
 mod migrate;
 mod lifecycle;
 mod oauth;
+mod outbox;
 mod query;
 mod rows;
 mod store;

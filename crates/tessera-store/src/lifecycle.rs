@@ -1,14 +1,16 @@
-//! `LifecycleStore` for [`SqlStore`]: disabling and deleting users, deleting clients and
-//! ending timed-out sessions, each in one transaction together with the revocation of the
-//! grants they end and the security events that publish it. Like every transaction that
-//! revokes grants, each takes the event-log lock first (PostgreSQL; SQLite has one writer).
+//! `LifecycleStore` for [`SqlStore`]: disabling and deleting users and deleting clients, each
+//! in one transaction together with the revocation of the grants they end, the security
+//! events that publish it and the outbox event that sends back-channel logouts. Like every
+//! transaction that revokes grants, each takes the event-log lock first (PostgreSQL; SQLite
+//! has one writer). The macros here are shared with the outbox consumer's transactions.
 
 use crate::backend::{WritePool, db, on_db};
 use crate::oauth::{GrantRow, grant_columns};
+use crate::outbox::record_revoked;
 use crate::rows::{SessionRow, session_columns};
 use crate::store::SqlStore;
 use async_trait::async_trait;
-use tessera_core::ids::{SessionHandle, UserId};
+use tessera_core::ids::{OutboxId, SessionHandle, UserId};
 use tessera_core::oauth::client::ClientId;
 use tessera_core::oauth::grant_policy::LifecycleStore;
 use tessera_core::oauth::model::Grant;
@@ -17,14 +19,14 @@ use tessera_core::store::StoreError;
 use time::OffsetDateTime;
 
 /// A `token-revoked` event for every live access token of grant $1 at time $2.
-const GRANT_TOKEN_EVENTS: &str = "INSERT INTO security_events (at, kind, subject, session) \
+pub(crate) const GRANT_TOKEN_EVENTS: &str = "INSERT INTO security_events (at, kind, subject, session) \
      SELECT $2, 'token-revoked', jti, NULL FROM access_tokens WHERE grant_id = $1 AND expires_at > $2 RETURNING seq";
 /// Records that event $1 concerns a grant of client $2 for audience $3 (kept after the grant).
-const EVENT_PARTY: &str = "INSERT INTO security_event_parties (seq, client_id, audience) VALUES ($1, $2, $3)";
+pub(crate) const EVENT_PARTY: &str = "INSERT INTO security_event_parties (seq, client_id, audience) VALUES ($1, $2, $3)";
 /// Records that event $1 concerns every grant of user $2 (before the user's grants are deleted).
 const USER_EVENT_PARTIES: &str = "INSERT INTO security_event_parties (seq, client_id, audience) \
      SELECT $1, client_id, audience FROM grants WHERE user_id = $2";
-const DELETE_GRANT_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE grant_id = $1";
+pub(crate) const DELETE_GRANT_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE grant_id = $1";
 const SESSION_REVOKED_EVENT: &str = "INSERT INTO security_events (at, kind, subject, session) VALUES ($1, 'session-revoked', $2, $3)";
 /// [`SESSION_REVOKED_EVENT`] answering its sequence number.
 const SESSION_REVOKED_EVENT_SEQ: &str =
@@ -38,6 +40,7 @@ macro_rules! lock_events {
         }
     }};
 }
+pub(crate) use lock_events;
 
 /// Revokes the live grants `$sql` selects (`$1` = `$key`, `$2` = now) in `$tx`: each grant's
 /// live access tokens get a `token-revoked` event (whose party, the grant's client and
@@ -45,17 +48,19 @@ macro_rules! lock_events {
 /// refresh tokens are deleted.
 macro_rules! revoke_grants {
     ($tx:expr, $sql:expr, $key:expr, $t:expr) => {{
-        let rows: Vec<GrantRow> = sqlx::query_as($sql).bind($key).bind($t).fetch_all(&mut *$tx).await.map_err(db)?;
+        let rows: Vec<$crate::oauth::GrantRow> = sqlx::query_as($sql).bind($key).bind($t).fetch_all(&mut *$tx).await.map_err(db)?;
         for r in &rows {
-            let seqs: Vec<i64> = sqlx::query_scalar(GRANT_TOKEN_EVENTS).bind(&r.id).bind($t).fetch_all(&mut *$tx).await.map_err(db)?;
+            let seqs: Vec<i64> =
+                sqlx::query_scalar($crate::lifecycle::GRANT_TOKEN_EVENTS).bind(&r.id).bind($t).fetch_all(&mut *$tx).await.map_err(db)?;
             for seq in seqs {
-                sqlx::query(EVENT_PARTY).bind(seq).bind(&r.client_id).bind(&r.audience).execute(&mut *$tx).await.map_err(db)?;
+                sqlx::query($crate::lifecycle::EVENT_PARTY).bind(seq).bind(&r.client_id).bind(&r.audience).execute(&mut *$tx).await.map_err(db)?;
             }
-            sqlx::query(DELETE_GRANT_REFRESH_TOKENS).bind(&r.id).execute(&mut *$tx).await.map_err(db)?;
+            sqlx::query($crate::lifecycle::DELETE_GRANT_REFRESH_TOKENS).bind(&r.id).execute(&mut *$tx).await.map_err(db)?;
         }
         rows
     }};
 }
+pub(crate) use revoke_grants;
 
 /// Records every unexpired access token of the grants `$filter` names (`g.user_id = $1` or
 /// `g.client_id = $1`) as revoked, so they stay refused once the grants' rows are deleted.
@@ -92,9 +97,9 @@ impl LifecycleStore for SqlStore {
         row.map(SessionRow::into_session).transpose()
     }
 
-    async fn disable_user_revoking_grants(&self, id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
+    async fn disable_user_revoking_grants(&self, id: UserId, now: OffsetDateTime) -> Result<Option<OutboxId>, StoreError> {
         let (t, user) = (now.unix_timestamp(), id.to_string());
-        let rows = on_db!(self, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             lock_events!(pool, tx);
             let n = sqlx::query("UPDATE users SET disabled = TRUE, updated_at = $2 WHERE id = $1")
@@ -115,15 +120,15 @@ impl LifecycleStore for SqlStore {
                 t
             );
             sqlx::query(SESSION_REVOKED_EVENT).bind(t).bind(&user).bind(None::<String>).execute(&mut *tx).await.map_err(db)?;
+            let logouts = record_revoked!(tx, &rows, t);
             tx.commit().await.map_err(db)?;
-            Ok::<_, StoreError>(rows)
-        })?;
-        grants(rows)
+            Ok::<_, StoreError>(logouts)
+        })
     }
 
-    async fn delete_user_revoking_grants(&self, id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
+    async fn delete_user_revoking_grants(&self, id: UserId, now: OffsetDateTime) -> Result<Option<OutboxId>, StoreError> {
         let (t, user) = (now.unix_timestamp(), id.to_string());
-        let rows = on_db!(self, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             lock_events!(pool, tx);
             let found: Option<String> =
@@ -146,11 +151,12 @@ impl LifecycleStore for SqlStore {
                 .await
                 .map_err(db)?;
             sqlx::query(USER_EVENT_PARTIES).bind(seq).bind(&user).execute(&mut *tx).await.map_err(db)?;
+            // Copied before the user's grants go with the user.
+            let logouts = record_revoked!(tx, &rows, t);
             sqlx::query("DELETE FROM users WHERE id = $1").bind(&user).execute(&mut *tx).await.map_err(db)?;
             tx.commit().await.map_err(db)?;
-            Ok::<_, StoreError>(rows)
-        })?;
-        grants(rows)
+            Ok::<_, StoreError>(logouts)
+        })
     }
 
     async fn delete_client_revoking_grants(&self, id: &ClientId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
@@ -175,37 +181,5 @@ impl LifecycleStore for SqlStore {
             Ok::<_, StoreError>(rows)
         })?;
         grants(rows)
-    }
-
-    async fn end_expired_sessions(&self, now: OffsetDateTime, idle_cutoff: OffsetDateTime) -> Result<(u64, Vec<Grant>), StoreError> {
-        let t = now.unix_timestamp();
-        let (ended, rows) = on_db!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            lock_events!(pool, tx);
-            let ended: Vec<(String, String)> = sqlx::query_as("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2 RETURNING handle, user_id")
-                .bind(t)
-                .bind(idle_cutoff.unix_timestamp())
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?;
-            let mut all = Vec::new();
-            for (handle, user) in &ended {
-                let rows = revoke_grants!(
-                    tx,
-                    concat!(
-                        "UPDATE grants SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL \
-                         AND (' ' || scope || ' ') NOT LIKE '% offline_access %' RETURNING ",
-                        grant_columns!()
-                    ),
-                    handle,
-                    t
-                );
-                all.extend(rows);
-                sqlx::query(SESSION_REVOKED_EVENT).bind(t).bind(user.as_str()).bind(Some(handle.as_str())).execute(&mut *tx).await.map_err(db)?;
-            }
-            tx.commit().await.map_err(db)?;
-            Ok::<_, StoreError>((u64::try_from(ended.len()).unwrap_or(u64::MAX), all))
-        })?;
-        Ok((ended, grants(rows)?))
     }
 }

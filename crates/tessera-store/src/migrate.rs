@@ -73,6 +73,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_event_parties.sql"),
         postgres: include_str!("../migrations/postgres/0011_event_parties.sql"),
     },
+    Migration {
+        version: 12,
+        name: "outbox",
+        sqlite: include_str!("../migrations/sqlite/0012_outbox.sql"),
+        postgres: include_str!("../migrations/postgres/0012_outbox.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

@@ -3,10 +3,11 @@
 use crate::backend::{ConnectOptions, DatabaseKind, Pools, WriteHealth, WritePool, connect, db, on_db};
 use crate::attempts::RESERVE_ATTEMPT;
 use crate::migrate;
+use crate::outbox::{ALL_SESSIONS_ENDED, CREDENTIALS_CHANGED, SESSION_ENDED, record_event};
 use crate::rows::{AuditRow, SessionRow, UserRow, session_columns, ts, user_columns};
 use async_trait::async_trait;
 use tessera_core::audit::AuditEvent;
-use tessera_core::ids::{SessionHandle, UserId};
+use tessera_core::ids::{OutboxId, SessionHandle, UserId};
 use tessera_core::secret::TokenHash;
 use tessera_core::session::{NewSession, Session};
 use tessera_core::store::{AttemptReservation, AttemptRule, AuditQuery, Store, StoreError, UserCredentials};
@@ -219,6 +220,7 @@ impl Store for SqlStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
+                record_event!(tx, ALL_SESSIONS_ENDED, Some(id.to_string()), None::<String>, now.unix_timestamp());
             }
             tx.commit().await.map_err(db)
         })
@@ -251,7 +253,7 @@ impl Store for SqlStore {
         new_hash: &str,
         keep_session: Option<&TokenHash>,
         now: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, OutboxId), StoreError> {
         let keep: &[u8] = keep_session.map(|h| h.as_bytes().as_slice()).unwrap_or(&[]);
         on_db!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -273,8 +275,9 @@ impl Store for SqlStore {
                 .await
                 .map_err(db)?
                 .rows_affected();
+            let event = record_event!(tx, CREDENTIALS_CHANGED, Some(id.to_string()), None::<String>, now.unix_timestamp());
             tx.commit().await.map_err(db)?;
-            Ok(ended)
+            Ok((ended, event))
         })
     }
 
@@ -370,39 +373,55 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn delete_session(&self, id_hash: &TokenHash) -> Result<Option<Session>, StoreError> {
-        let row: Option<SessionRow> = on_db!(self, write, |pool| {
-            sqlx::query_as(concat!("DELETE FROM sessions WHERE id_hash = $1 RETURNING ", session_columns!()))
+    async fn delete_session(&self, id_hash: &TokenHash, now: OffsetDateTime) -> Result<Option<(Session, OutboxId)>, StoreError> {
+        let ended = on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<SessionRow> = sqlx::query_as(concat!("DELETE FROM sessions WHERE id_hash = $1 RETURNING ", session_columns!()))
                 .bind(id_hash.as_bytes().as_slice())
-                .fetch_optional(pool)
+                .fetch_optional(&mut *tx)
                 .await
-                .map_err(db)
+                .map_err(db)?;
+            let Some(row) = row else { return Ok(None) };
+            let event = record_event!(tx, SESSION_ENDED, Some(row.user_id.clone()), Some(row.handle.clone()), now.unix_timestamp());
+            tx.commit().await.map_err(db)?;
+            Ok::<_, StoreError>(Some((row, event)))
         })?;
-        row.map(SessionRow::into_session).transpose()
+        ended.map(|(row, event)| Ok((row.into_session()?, event))).transpose()
     }
 
-    async fn delete_user_session(&self, user_id: UserId, handle: SessionHandle) -> Result<bool, StoreError> {
-        let n = on_db!(self, write, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND handle = $2")
-                .bind(user_id.to_string())
-                .bind(handle.to_string())
-                .execute(pool)
+    async fn delete_user_session(&self, user_id: UserId, handle: SessionHandle, now: OffsetDateTime) -> Result<Option<OutboxId>, StoreError> {
+        let (user, handle) = (user_id.to_string(), handle.to_string());
+        on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND handle = $2")
+                .bind(&user)
+                .bind(&handle)
+                .execute(&mut *tx)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
-        })?;
-        Ok(n == 1)
+                .map_err(db)?
+                .rows_affected();
+            if n == 0 {
+                return Ok(None);
+            }
+            let event = record_event!(tx, SESSION_ENDED, Some(user), Some(handle), now.unix_timestamp());
+            tx.commit().await.map_err(db)?;
+            Ok::<_, StoreError>(Some(event))
+        })
     }
 
-    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
-        Ok(on_db!(self, write, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+    async fn delete_user_sessions(&self, user_id: UserId, now: OffsetDateTime) -> Result<(u64, OutboxId), StoreError> {
+        on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(user_id.to_string())
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
-        })?)
+                .map_err(db)?
+                .rows_affected();
+            let event = record_event!(tx, ALL_SESSIONS_ENDED, Some(user_id.to_string()), None::<String>, now.unix_timestamp());
+            tx.commit().await.map_err(db)?;
+            Ok::<_, StoreError>((n, event))
+        })
     }
 
     async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
@@ -420,16 +439,23 @@ impl Store for SqlStore {
         rows.into_iter().map(SessionRow::into_session).collect()
     }
 
-    async fn delete_expired_sessions(&self, now: OffsetDateTime, idle_cutoff: OffsetDateTime) -> Result<u64, StoreError> {
-        Ok(on_db!(self, write, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
-                .bind(now.unix_timestamp())
+    async fn delete_expired_sessions(&self, now: OffsetDateTime, idle_cutoff: OffsetDateTime) -> Result<Vec<OutboxId>, StoreError> {
+        let t = now.unix_timestamp();
+        on_db!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let ended: Vec<(String, String)> = sqlx::query_as("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2 RETURNING handle, user_id")
+                .bind(t)
                 .bind(idle_cutoff.unix_timestamp())
-                .execute(pool)
+                .fetch_all(&mut *tx)
                 .await
-                .map(|r| r.rows_affected())
-                .map_err(db)
-        })?)
+                .map_err(db)?;
+            let mut events = Vec::with_capacity(ended.len());
+            for (handle, user) in ended {
+                events.push(record_event!(tx, SESSION_ENDED, Some(user), Some(handle), t));
+            }
+            tx.commit().await.map_err(db)?;
+            Ok::<_, StoreError>(events)
+        })
     }
 
     async fn replace_setup_token(&self, hash: &TokenHash, expires_at: OffsetDateTime) -> Result<(), StoreError> {

@@ -155,6 +155,41 @@ pub fn accounts(store: Arc<dyn Store>, clock: impl Clock) -> Accounts {
     Accounts::new(store, cheap_hasher(), clock, SessionPolicy::default(), PasswordRules::default(), mfa_settings())
 }
 
+/// Runs `sql` (one or more statements) on the database at `url`, beside any store using it:
+/// for tests that inject faults into a database a server runs on (e.g. a trigger that refuses
+/// a write) or read state no API exposes.
+pub async fn execute_sql(url: &str, sql: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::raw_sql(sql).execute(&mut conn).await?;
+        conn.close().await?;
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::raw_sql(sql).execute(&mut conn).await?;
+        conn.close().await?;
+    }
+    Ok(())
+}
+
+/// The first column of the one row `sql` answers on the database at `url` (a count, say).
+pub async fn query_i64(url: &str, sql: &str) -> anyhow::Result<i64> {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        let n = sqlx::query_scalar(sql).fetch_one(&mut conn).await?;
+        conn.close().await?;
+        Ok(n)
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let n = sqlx::query_scalar(sql).fetch_one(&mut conn).await?;
+        conn.close().await?;
+        Ok(n)
+    }
+}
+
 /// Runs each named `async fn NAME(db: TestDb)` against a fresh SQLite database and a fresh
 /// PostgreSQL database, as `sqlite::NAME` and `postgres::NAME`. Neither is ever skipped:
 /// if PostgreSQL is unreachable the test fails.

@@ -15,6 +15,7 @@ use tessera_core::mfa::passkey::Passkeys;
 use tessera_core::jose::KeySealer;
 use tessera_core::oauth::keys::KeyRing;
 use tessera_core::oauth::provider::{Provider, ProviderConfig};
+use tessera_core::outbox::consumer::OutboxConsumer;
 use tessera_core::clock::{SharedClock, SystemClock};
 use tessera_core::password::PasswordHasher;
 use tessera_core::session::SessionPolicy;
@@ -48,10 +49,13 @@ pub async fn open_store(config: &Config, clock: &SharedClock) -> anyhow::Result<
 pub struct Services {
     /// The database.
     pub store: Arc<SqlStore>,
-    /// Account flows (told about ended sessions by the provider).
+    /// Account flows (their outbox events applied right away by `outbox`).
     pub accounts: Accounts,
     /// The OAuth provider.
     pub provider: Provider,
+    /// The outbox consumer (revocations, security events and back-channel logouts that
+    /// follow ended sessions and revoked grants).
+    pub outbox: OutboxConsumer,
     /// The server's master key.
     pub master_key: [u8; 32],
 }
@@ -77,12 +81,13 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
     pc.grants.sessions = session_policy(config)?;
     pc.allow_private_backchannel = config.allow_private_backchannel;
     let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc);
-    let mut accounts = accounts(config, store.clone(), clock, issuer, &master_key)?.with_observer(Arc::new(provider.clone()));
+    let outbox = OutboxConsumer::new(store.clone(), Arc::new(provider.clone()), clock.clone());
+    let mut accounts = accounts(config, store.clone(), clock, issuer, &master_key)?.with_events(Arc::new(outbox.clone()));
     if let Some(policy) = config.throttle {
         let key = crate::keys::derive(&master_key, "proof-of-work")?;
         accounts = accounts.with_throttle(tessera_core::throttle::Throttle::new(store.clone(), policy, &key));
     }
-    Ok(Services { store, accounts, provider, master_key })
+    Ok(Services { store, accounts, provider, outbox, master_key })
 }
 
 /// Strong-authentication settings: TOTP secrets sealed with a key derived from the master
@@ -134,6 +139,7 @@ pub struct Application {
     issuer: String,
     state: AppState,
     store: Arc<SqlStore>,
+    outbox: OutboxConsumer,
     tls: Option<RustlsConfig>,
     header_read_timeout: Duration,
 }
@@ -157,7 +163,7 @@ impl Application {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let issuer = config.issuer_for(addr);
-        let Services { store, accounts, provider, master_key: master } = services(&config, &issuer, clock).await?;
+        let Services { store, accounts, provider, outbox, master_key: master } = services(&config, &issuer, clock).await?;
 
         let tls = match &config.tls {
             Some((cert, key)) => Some(
@@ -177,7 +183,7 @@ impl Application {
             admin_api_key_hash: config.admin_api_key.as_deref().map(|k| tessera_core::secret::TokenHash::of(k.as_bytes())),
         };
         let state = AppState::new(accounts, provider, web);
-        Ok(Self { listener, addr, issuer, state, store, tls, header_read_timeout: config.header_read_timeout })
+        Ok(Self { listener, addr, issuer, state, store, outbox, tls, header_read_timeout: config.header_read_timeout })
     }
 
     /// The bound address.
@@ -200,8 +206,11 @@ impl Application {
         self.state.provider()
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and drains for up to 10 s.
+    /// Applies the outbox events a stopped server (this one before a crash, or another node)
+    /// left behind, then serves until `shutdown` resolves, then stops accepting and drains
+    /// for up to 10 s.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        crate::jobs::apply_outbox(&self.outbox, time::Duration::ZERO).await;
         let app = tessera_web::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let handle: Handle<SocketAddr> = Handle::new();
         let on_signal = handle.clone();
@@ -211,7 +220,7 @@ impl Application {
             on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
         });
         let purge = tokio::spawn(purge_sessions(self.state.accounts().clone()));
-        let jobs = crate::jobs::spawn(self.state.provider().clone());
+        let jobs = crate::jobs::spawn(self.state.provider().clone(), self.outbox.clone());
         let result = match self.tls {
             Some(tls) => {
                 let mut server = axum_server::from_tcp_rustls(self.listener, tls)?.handle(handle);

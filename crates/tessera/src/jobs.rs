@@ -1,9 +1,11 @@
 //! Background jobs of a running server: reload signing keys when another process (the CLI,
-//! another node) rotated them, purge expired OAuth records, and deliver back-channel
-//! logout tokens with retries (see [`crate::backchannel`]).
+//! another node) rotated them, purge expired OAuth records, apply the outbox events nobody
+//! applied (a request that failed or a node that crashed after writing them), and deliver
+//! back-channel logout tokens with retries (see [`crate::backchannel`]).
 
 use std::time::Duration;
 use tessera_core::oauth::provider::Provider;
+use tessera_core::outbox::consumer::{OutboxConsumer, SETTLE};
 use tokio::task::JoinHandle;
 
 /// Owns the background tasks; aborting it stops them all.
@@ -25,8 +27,18 @@ impl Drop for Jobs {
     }
 }
 
+/// Applies the outbox events written at least `settle` ago that no consumer holds; logs
+/// the outcome.
+pub async fn apply_outbox(outbox: &OutboxConsumer, settle: time::Duration) {
+    match outbox.apply_pending(settle).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "outbox events applied"),
+        Err(e) => tracing::warn!(error = %e, "outbox events could not be claimed"),
+    }
+}
+
 /// Starts the jobs.
-pub fn spawn(provider: Provider) -> Jobs {
+pub fn spawn(provider: Provider, outbox: OutboxConsumer) -> Jobs {
     let keys = provider.clone();
     let reload = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -49,6 +61,15 @@ pub fn spawn(provider: Provider) -> Jobs {
             }
         }
     });
+    // Every second, the events their requests left (events younger than `SETTLE` are still
+    // the writing request's to apply).
+    let apply = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            apply_outbox(&outbox, SETTLE).await;
+        }
+    });
     let deliver = tokio::spawn(crate::backchannel::deliver_logout_tokens(provider));
-    Jobs(vec![reload, purge, deliver])
+    Jobs(vec![reload, purge, apply, deliver])
 }

@@ -4,13 +4,14 @@
 //!   `grant_lifetime`) counted from its creation: a refresh token never outlives it, however
 //!   often it is rotated.
 //! - A grant without `offline_access` lives only as long as the session it came from: every
-//!   way a session ends revokes such grants (and publishes it on the revocation feed), and a
-//!   refresh checks the session is still live anyway, so a missed revocation cannot keep a
-//!   chain alive.
+//!   way a session ends writes an outbox event in the same transaction, whose consumer
+//!   revokes such grants (and publishes it on the revocation feed; see [`crate::outbox`]),
+//!   and a refresh checks the session is still live anyway, so a revocation not yet applied
+//!   cannot keep a chain alive.
 //! - Disabling or deleting a user, or deleting a client, revokes their grants and publishes
 //!   the revocation in the same transaction ([`LifecycleStore`]).
 
-use crate::ids::{SessionHandle, UserId};
+use crate::ids::{OutboxId, SessionHandle, UserId};
 use crate::oauth::client::{Client, ClientId};
 use crate::oauth::model::Grant;
 use crate::oauth::scope::Scopes;
@@ -69,19 +70,16 @@ pub trait LifecycleStore: Send + Sync + 'static {
     /// A session by its public handle (the `sid` of its grants and tokens).
     async fn find_session_by_handle(&self, handle: SessionHandle) -> Result<Option<Session>, StoreError>;
     /// Disables a user: ends every session, revokes every grant (refresh tokens deleted,
-    /// access tokens revoked) and appends a `session-revoked` event for the user; returns the
-    /// grants revoked. `NotFound` if there is no such user.
-    async fn disable_user_revoking_grants(&self, id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError>;
+    /// access tokens revoked), appends a `session-revoked` event for the user and writes a
+    /// grants-revoked outbox event (for back-channel logout); returns that event, if any
+    /// grant was revoked. `NotFound` if there is no such user.
+    async fn disable_user_revoking_grants(&self, id: UserId, now: OffsetDateTime) -> Result<Option<OutboxId>, StoreError>;
     /// Deletes a user after revoking their grants and access tokens the same way; returns
-    /// the grants. `NotFound` if there is no such user.
-    async fn delete_user_revoking_grants(&self, id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError>;
+    /// the grants-revoked outbox event, if any. `NotFound` if there is no such user.
+    async fn delete_user_revoking_grants(&self, id: UserId, now: OffsetDateTime) -> Result<Option<OutboxId>, StoreError>;
     /// Deletes a client after revoking its grants and access tokens (a `token-revoked` event
     /// per live access token); returns the grants. `NotFound` if there is no such client.
     async fn delete_client_revoking_grants(&self, id: &ClientId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError>;
-    /// Deletes sessions past their absolute expiry or idle since before `idle_cutoff`, and
-    /// revokes their grants without `offline_access` (a `session-revoked` event per session);
-    /// returns how many sessions ended and the grants revoked.
-    async fn end_expired_sessions(&self, now: OffsetDateTime, idle_cutoff: OffsetDateTime) -> Result<(u64, Vec<Grant>), StoreError>;
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub(crate) use grants::{GrantRow, grant_columns};
 
 use crate::store::SqlStore;
 use async_trait::async_trait;
-use tessera_core::ids::{SessionHandle, UserId};
+use tessera_core::ids::UserId;
 use tessera_core::oauth::client::{Client, ClientId};
 use tessera_core::oauth::model::{
     AuthorizationCode, CodeConsumption, Grant, GrantId, IssuedAccessToken, LogoutDelivery, NewRefreshToken, NewSecurityEvent,
@@ -117,14 +117,6 @@ impl OAuthStore for SqlStore {
 
     async fn revoke_grant(&self, id: GrantId, now: OffsetDateTime) -> Result<(), StoreError> {
         grants::revoke_grant(self, id, now).await
-    }
-
-    async fn revoke_session_grants(&self, sid: SessionHandle, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
-        grants::revoke_session_grants(self, sid, now).await
-    }
-
-    async fn revoke_user_grants(&self, user_id: UserId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
-        grants::revoke_user_grants(self, user_id, now).await
     }
 
     async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ mod mfa;
 mod mfa_flows;
 mod migrations;
 mod oauth;
+mod outbox;
 mod sessions;
 mod setup;
 mod support;

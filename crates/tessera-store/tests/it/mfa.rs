@@ -271,7 +271,7 @@ async fn upgrade_session_of_an_ended_session_is_none(db: TestDb) {
     let store = db.dyn_store();
     let u = create(store.as_ref(), "erin", None).await;
     let (token, _) = start_session(store.as_ref(), u.id).await;
-    store.delete_session(&token.hash()).await.unwrap().expect("ended");
+    store.delete_session(&token.hash(), now()).await.unwrap().expect("ended");
     let new = hash();
     assert!(store.upgrade_session(u.id, &token.hash(), &new, &strings(&["pwd", "otp", "mfa"]), now()).await.unwrap().is_none());
     assert!(store.find_session(&new).await.unwrap().is_none(), "nothing created");

@@ -1,6 +1,6 @@
 //! `OAuthStore` conformance on both backends: clients, signing keys, single-use codes with
 //! replay revocation, refresh rotation with reuse detection (also under concurrency),
-//! revocation by session and user, consent, assertion replay records, back-channel logout
+//! revocation of grants and access tokens (by session and user: `outbox.rs`), consent, assertion replay records, back-channel logout
 //! deliveries and purging.
 
 use crate::support::{create, now};
@@ -10,10 +10,11 @@ use tessera_core::jose::JwsAlg;
 use tessera_core::oauth::client::{AuthMethod, Client, ClientId, GrantType};
 use tessera_core::oauth::model::{
     AuthorizationCode, CodeConsumption, Grant, GrantId, IssuedAccessToken, KeyState, LogoutDelivery, NewRefreshToken,
-    RefreshRotation, StoredKey,
+    NewSecurityEvent, RefreshRotation, SecurityEventKind, StoredKey,
 };
+use tessera_core::outbox::{OutboxStore, Revocation};
 use tessera_core::secret::{SecretToken, TokenHash};
-use tessera_core::store::{OAuthStore, StoreError};
+use tessera_core::store::{OAuthStore, Store, StoreError};
 use tessera_store::SqlStore;
 use tessera_testkit::{Backend, TestDb};
 use time::{Duration, OffsetDateTime};
@@ -30,8 +31,7 @@ tessera_testkit::backend_tests!(
     repeated_code_replay_logs_revocation_once,
     refresh_rotation_by_another_client_is_invalid,
     concurrent_refresh_rotation_has_one_winner,
-    session_revocation_skips_offline_grants,
-    user_revocation_revokes_every_grant,
+    revoke_grant_and_access_tokens,
     consent_is_saved_and_replaced,
     assertion_jtis_are_single_use,
     logout_deliveries_queue,
@@ -331,7 +331,9 @@ async fn authorization_code_is_single_use_and_replay_revokes(db: TestDb) {
         "the revoked family cannot be refreshed"
     );
     // Already revoked: revoking the user's grants finds nothing left to revoke.
-    assert!(db.store.revoke_user_grants(user.id, now()).await.unwrap().is_empty());
+    let (_, event) = db.store.delete_user_sessions(user.id, now()).await.unwrap();
+    let published = NewSecurityEvent { kind: SecurityEventKind::SessionRevoked, subject: user.id.to_string(), session: None };
+    assert_eq!(db.store.apply_revocation(event, &Revocation::EveryGrantOf(user.id), &published, now()).await.unwrap(), None);
     // Still a replay the third time.
     assert!(matches!(db.store.consume_authorization_code(&secret.hash(), &c.id, now()).await.unwrap(), CodeConsumption::Replayed));
 
@@ -603,62 +605,10 @@ async fn concurrent_refresh_rotation_has_one_winner(db: TestDb) {
 
 // ------------------------------------------------------------------ revocation
 
-async fn session_revocation_skips_offline_grants(db: TestDb) {
+async fn revoke_grant_and_access_tokens(db: TestDb) {
     let c = stored_client(&db, "App").await;
-    let user = create(db.store.as_ref(), "alice", None).await;
-    let sid = SessionHandle::new();
-    let other_sid = SessionHandle::new();
-    let (online, online_rt, online_at) = live_grant(&db, &c, user.id, Some(sid), "openid profile").await;
-    let (offline, offline_rt, offline_at) = live_grant(&db, &c, user.id, Some(sid), "openid offline_access").await;
-    // Scope words that merely contain "offline_access" do not count as it.
-    let (lookalike, lookalike_rt, _) = live_grant(&db, &c, user.id, Some(sid), "openid offline_accessory").await;
-    let (elsewhere, elsewhere_rt, _) = live_grant(&db, &c, user.id, Some(other_sid), "openid").await;
-
-    let revoked = db.store.revoke_session_grants(sid, now()).await.unwrap();
-    let mut ids: Vec<GrantId> = revoked.iter().map(|g| g.id).collect();
-    ids.sort_unstable();
-    let mut want = vec![online.id, lookalike.id];
-    want.sort_unstable();
-    assert_eq!(ids, want);
-    assert!(revoked.iter().all(|g| g.revoked_at.is_some() && g.sid == Some(sid) && g.user_id == user.id));
-
-    assert!(db.store.find_refresh_token(&online_rt).await.unwrap().is_none());
-    assert!(db.store.find_refresh_token(&lookalike_rt).await.unwrap().is_none());
-    assert!(db.store.access_token_revoked(&online_at.jti).await.unwrap());
-    let off = db.store.find_refresh_token(&offline_rt).await.unwrap().expect("offline grant kept");
-    assert!(off.grant.revoked_at.is_none());
-    assert!(!db.store.access_token_revoked(&offline_at.jti).await.unwrap());
-    assert!(db.store.find_refresh_token(&elsewhere_rt).await.unwrap().is_some(), "other sessions' grants kept");
-    assert_eq!(grant_revoked_at(&db, offline.id).await, None);
-    assert_eq!(grant_revoked_at(&db, elsewhere.id).await, None);
-
-    // Again: nothing more.
-    assert!(db.store.revoke_session_grants(sid, now()).await.unwrap().is_empty());
-}
-
-async fn user_revocation_revokes_every_grant(db: TestDb) {
-    let c = stored_client(&db, "App").await;
-    let alice = create(db.store.as_ref(), "alice", None).await;
     let bob = create(db.store.as_ref(), "bob", None).await;
-    let (g1, rt1, at1) = live_grant(&db, &c, alice.id, Some(SessionHandle::new()), "openid").await;
-    let (g2, rt2, _) = live_grant(&db, &c, alice.id, Some(SessionHandle::new()), "openid offline_access").await;
-    let (g3, rt3, _) = live_grant(&db, &c, alice.id, None, "openid offline_access").await;
     let (bob_g, bob_rt, bob_at) = live_grant(&db, &c, bob.id, None, "openid").await;
-
-    let revoked = db.store.revoke_user_grants(alice.id, now()).await.unwrap();
-    let mut ids: Vec<GrantId> = revoked.iter().map(|g| g.id).collect();
-    ids.sort_unstable();
-    let mut want = vec![g1.id, g2.id, g3.id];
-    want.sort_unstable();
-    assert_eq!(ids, want);
-    for rt in [&rt1, &rt2, &rt3] {
-        assert!(db.store.find_refresh_token(rt).await.unwrap().is_none());
-    }
-    assert!(db.store.access_token_revoked(&at1.jti).await.unwrap());
-    assert!(db.store.find_refresh_token(&bob_rt).await.unwrap().is_some());
-    assert!(!db.store.access_token_revoked(&bob_at.jti).await.unwrap());
-    assert_eq!(grant_revoked_at(&db, bob_g.id).await, None);
-    assert!(db.store.revoke_user_grants(alice.id, now()).await.unwrap().is_empty());
 
     // revoke_grant: one family.
     db.store.revoke_grant(bob_g.id, now()).await.unwrap();

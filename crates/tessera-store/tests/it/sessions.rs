@@ -79,11 +79,11 @@ async fn delete_session_returns_it_once(db: TestDb) {
     let u = create(store.as_ref(), "carol", None).await;
     let (token, new) = start_session(store.as_ref(), u.id).await;
     let (other, _) = start_session(store.as_ref(), u.id).await;
-    let ended = store.delete_session(&token.hash()).await.unwrap().expect("ended");
+    let (ended, _) = store.delete_session(&token.hash(), now()).await.unwrap().expect("ended");
     assert_eq!(ended.handle, new.session.handle);
     assert_eq!(ended.user_id, u.id);
     assert!(store.find_session(&token.hash()).await.unwrap().is_none());
-    assert!(store.delete_session(&token.hash()).await.unwrap().is_none(), "second delete finds nothing");
+    assert!(store.delete_session(&token.hash(), now()).await.unwrap().is_none(), "second delete finds nothing");
     assert!(store.find_session(&other.hash()).await.unwrap().is_some());
 }
 
@@ -121,14 +121,14 @@ async fn delete_user_session_only_for_its_owner(db: TestDb) {
     let mallory = create(store.as_ref(), "mallory", None).await;
     let (tok, s) = start_session(store.as_ref(), alice.id).await;
     // Another user cannot end it by its handle.
-    assert!(!store.delete_user_session(mallory.id, s.session.handle).await.unwrap());
+    assert!(store.delete_user_session(mallory.id, s.session.handle, now()).await.unwrap().is_none());
     assert!(store.find_session(&tok.hash()).await.unwrap().is_some());
     // An unknown handle ends nothing.
-    assert!(!store.delete_user_session(alice.id, SessionHandle::new()).await.unwrap());
+    assert!(store.delete_user_session(alice.id, SessionHandle::new(), now()).await.unwrap().is_none());
     // Its owner can, once.
-    assert!(store.delete_user_session(alice.id, s.session.handle).await.unwrap());
+    assert!(store.delete_user_session(alice.id, s.session.handle, now()).await.unwrap().is_some());
     assert!(store.find_session(&tok.hash()).await.unwrap().is_none());
-    assert!(!store.delete_user_session(alice.id, s.session.handle).await.unwrap());
+    assert!(store.delete_user_session(alice.id, s.session.handle, now()).await.unwrap().is_none());
 }
 
 async fn delete_user_sessions_ends_all_of_one_user(db: TestDb) {
@@ -139,8 +139,8 @@ async fn delete_user_sessions_ends_all_of_one_user(db: TestDb) {
         start_session(store.as_ref(), a.id).await;
     }
     let (keep, _) = start_session(store.as_ref(), b.id).await;
-    assert_eq!(store.delete_user_sessions(a.id).await.unwrap(), 3);
-    assert_eq!(store.delete_user_sessions(a.id).await.unwrap(), 0);
+    assert_eq!(store.delete_user_sessions(a.id, now()).await.unwrap().0, 3);
+    assert_eq!(store.delete_user_sessions(a.id, now()).await.unwrap().0, 0);
     assert!(store.list_user_sessions(a.id).await.unwrap().is_empty());
     assert!(store.find_session(&keep.hash()).await.unwrap().is_some());
 }
@@ -166,12 +166,12 @@ async fn delete_expired_sessions_by_absolute_and_idle_time(db: TestDb) {
     s.session.last_seen_at = t - Duration::minutes(5);
     store.create_session(&s).await.unwrap();
 
-    assert_eq!(store.delete_expired_sessions(t, t - idle).await.unwrap(), 2);
+    assert_eq!(store.delete_expired_sessions(t, t - idle).await.unwrap().len(), 2);
     assert!(store.find_session(&expired.hash()).await.unwrap().is_none());
     assert!(store.find_session(&idle_tok.hash()).await.unwrap().is_none());
     assert!(store.find_session(&fresh.hash()).await.unwrap().is_some());
     assert!(store.find_session(&busy.hash()).await.unwrap().is_some());
-    assert_eq!(store.delete_expired_sessions(t, t - idle).await.unwrap(), 0);
+    assert_eq!(store.delete_expired_sessions(t, t - idle).await.unwrap().len(), 0);
 }
 
 async fn duplicate_session_is_refused(db: TestDb) {

@@ -269,7 +269,7 @@ async fn change_password_ends_other_sessions_keeps_named_one(db: TestDb) {
     let (foreign, _) = start_session(store.as_ref(), other.id).await;
 
     let later = now() + time::Duration::minutes(5);
-    let ended = store.change_password(u.id, "$argon2id$changed", Some(&keep.hash()), later).await.unwrap();
+    let (ended, _) = store.change_password(u.id, "$argon2id$changed", Some(&keep.hash()), later).await.unwrap();
     assert_eq!(ended, 2);
     assert_eq!(store.find_password_hash(u.id).await.unwrap().as_deref(), Some("$argon2id$changed"));
     assert_eq!(store.find_user_by_id(u.id).await.unwrap().unwrap().updated_at, later);
@@ -279,7 +279,7 @@ async fn change_password_ends_other_sessions_keeps_named_one(db: TestDb) {
     assert!(store.find_session(&foreign.hash()).await.unwrap().is_some());
 
     // Without a session to keep, all end.
-    let ended = store.change_password(u.id, "$argon2id$again", None, later).await.unwrap();
+    let (ended, _) = store.change_password(u.id, "$argon2id$again", None, later).await.unwrap();
     assert_eq!(ended, 1);
     assert!(store.find_session(&keep.hash()).await.unwrap().is_none());
     assert!(store.find_session(&foreign.hash()).await.unwrap().is_some());

@@ -39,7 +39,7 @@ impl Server {
     }
 
     /// Like [`Server::start`], with extra environment variables (e.g. a fixed `TESSERA_LISTEN`).
-    fn start_with_env(data_dir: &Path, database_url: &str, log: &str, env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start_with_env(data_dir: &Path, database_url: &str, log: &str, env: &[(&str, &str)]) -> Server {
         Self::start_logged(data_dir, database_url, &data_dir.join(log), env)
     }
 
@@ -207,7 +207,7 @@ async fn restart_with_an_administrator_present(backend: Backend) {
 }
 
 /// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

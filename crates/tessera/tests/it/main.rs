@@ -51,3 +51,4 @@ mod login_defences;
 mod body_limit;
 mod error_codes;
 mod faults;
+mod outbox;

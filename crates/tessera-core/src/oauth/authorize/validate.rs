@@ -13,7 +13,6 @@ use crate::oauth::context::OAuthContext;
 use crate::oauth::id_token_hint::IdTokenHint;
 use crate::oauth::keys::KeySet;
 use crate::oauth::scope::Scopes;
-use crate::store::StoreError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 

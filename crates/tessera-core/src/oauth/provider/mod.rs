@@ -15,7 +15,7 @@
 //! [`clients`]: crate::oauth::clients
 //! [`admin_access`]: crate::oauth::admin_access
 
-mod sessions;
+mod session_events;
 
 use crate::CoreError;
 use crate::accounts::Authenticated;
@@ -34,7 +34,6 @@ use serde_json::Value;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-pub use self::sessions::{SessionObserver, SessionsEnded};
 pub use crate::oauth::authorize::{AuthorizationRequest, AuthorizationResponse, AuthorizeError, AuthorizeParams, Prompt, ResponseMode};
 pub use crate::oauth::client_auth::PresentedClient;
 pub use crate::oauth::config::{ProviderConfig, paths};

@@ -1,0 +1,32 @@
+-- The transactional outbox: domain events written in the transaction of the change that
+-- causes them (a session ended, credentials changed, grants revoked) and applied afterwards
+-- by the outbox consumer. A row is deleted when its event has been applied; `claimed_until`
+-- is the lease of the consumer applying it (another takes it up once the lease has passed).
+CREATE TABLE outbox (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind          TEXT NOT NULL,
+    user_id       TEXT,
+    session       TEXT,
+    written_at    INTEGER NOT NULL,
+    claimed_until INTEGER,
+    attempts      INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX outbox_by_written_at ON outbox(written_at);
+
+-- The grants a `grants-revoked` event is about, as they were when revoked (a deleted user's
+-- grants are gone from `grants` by the time the event is applied).
+CREATE TABLE outbox_grants (
+    outbox_id   INTEGER NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
+    id          TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    client_id   TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    sid         TEXT,
+    auth_time   INTEGER NOT NULL,
+    amr         TEXT NOT NULL,
+    acr         TEXT,
+    audience    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+) STRICT;
+CREATE INDEX outbox_grants_by_event ON outbox_grants(outbox_id);
