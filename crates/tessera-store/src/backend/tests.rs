@@ -213,7 +213,8 @@ async fn postgres_lost_connections_are_unavailable() {
     let e = db(PgConnection::connect("postgres://postgres@127.0.0.1:1/postgres").await.unwrap_err());
     assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
 
-    let pool = PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_millis(100)).connect(&s.url).await.unwrap();
+    // Long enough for the first connection on a loaded machine; the second acquire waits it out.
+    let pool = PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(2)).connect(&s.url).await.unwrap();
     let _held = pool.acquire().await.unwrap();
     let e = db(pool.acquire().await.unwrap_err());
     assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
