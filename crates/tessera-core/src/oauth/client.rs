@@ -3,7 +3,7 @@
 use crate::CoreError;
 use crate::jose::{JwsAlg, VerifyingKey};
 use crate::oauth::client_uri::{UriUse, check_client_uri};
-use crate::oauth::scope::{STANDARD_SCOPES, Scopes};
+use crate::oauth::scope::{ADMIN_SCOPE, STANDARD_SCOPES, Scopes};
 use crate::secret::TokenHash;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -335,7 +335,7 @@ impl ClientRegistration {
         } else {
             Scopes::parse(&self.scopes.join(" ")).map_err(CoreError::Invalid)?.iter().map(str::to_owned).collect()
         };
-        crate::oauth::admin_access::check_registration(self.admin_api, &grant_types, &mut scopes)?;
+        check_admin_registration(self.admin_api, &grant_types, &mut scopes)?;
         if self.grant_lifetime.is_some_and(|s| s == 0 || s > MAX_GRANT_LIFETIME_SECS) {
             return Err(CoreError::Invalid("grant_lifetime must be between 1 second and 10 years".into()));
         }
@@ -382,6 +382,26 @@ impl ClientRegistration {
             secret,
         })
     }
+}
+
+/// Registration rules: an `admin_api` client uses the authorization code grant (a user's
+/// token, never `client_credentials`) and gets [`ADMIN_SCOPE`] among its scopes; no other
+/// client may list that scope.
+fn check_admin_registration(admin_api: bool, grant_types: &[GrantType], scopes: &mut Vec<String>) -> Result<(), CoreError> {
+    if !admin_api {
+        if scopes.iter().any(|s| s == ADMIN_SCOPE) {
+            return Err(CoreError::Invalid(format!("only admin_api clients may have the {ADMIN_SCOPE} scope")));
+        }
+        return Ok(());
+    }
+    if !grant_types.contains(&GrantType::AuthorizationCode) || grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(CoreError::Invalid("an admin_api client uses the authorization_code grant and not client_credentials".into()));
+    }
+    if !scopes.iter().any(|s| s == ADMIN_SCOPE) {
+        scopes.push(ADMIN_SCOPE.to_owned());
+        scopes.sort_unstable();
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -431,5 +451,15 @@ mod tests {
         assert!(ok.secret.is_some());
         assert_eq!(ok.client.id_token_alg, JwsAlg::EdDSA);
         assert_eq!(ok.client.grant_types, vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
+    }
+
+    #[test]
+    fn only_admin_api_clients_hold_the_admin_scope() {
+        let mut scopes = vec!["openid".to_owned(), ADMIN_SCOPE.to_owned()];
+        assert!(check_admin_registration(false, &[GrantType::AuthorizationCode], &mut scopes).is_err());
+        let mut scopes = vec!["openid".to_owned()];
+        check_admin_registration(true, &[GrantType::AuthorizationCode, GrantType::RefreshToken], &mut scopes).unwrap();
+        assert!(scopes.iter().any(|s| s == ADMIN_SCOPE));
+        assert!(check_admin_registration(true, &[GrantType::ClientCredentials], &mut vec![]).is_err());
     }
 }

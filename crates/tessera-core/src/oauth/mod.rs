@@ -4,12 +4,13 @@
 //! [`provider::Provider`] is the facade; each other module is one capability.
 
 pub mod admin_access;
+pub mod admin_token;
 pub mod authorize;
 pub mod claims;
 pub mod client;
 pub mod client_auth;
 mod client_cache;
-pub(crate) mod clients;
+pub mod clients;
 pub mod client_uri;
 pub mod config;
 pub mod consent;

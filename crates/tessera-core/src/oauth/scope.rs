@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 /// Scopes defined by OpenID Connect and understood by Tessera itself.
 pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
+/// The scope of admin API tokens (see [`super::admin_access`]).
+pub const ADMIN_SCOPE: &str = "tessera:admin";
+
 /// A set of scopes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scopes(BTreeSet<String>);

@@ -2,7 +2,7 @@
 //! hold. Each method is one endpoint decision and delegates to its slice — [`authorize`]
 //! (validation and the decision), [`consent`], [`token`] (one module per grant),
 //! [`client_auth`], [`introspect`] (userinfo, introspection, revocation), [`logout`],
-//! [`events`] (the revocation feed), [`clients`] (the registry), [`admin_access`].
+//! [`events`] (the revocation feed), [`clients`] (the registry), [`admin_token`].
 //! The slices share an [`OAuthContext`]; none of them knows this type.
 //!
 //! [`authorize`]: crate::oauth::authorize
@@ -13,7 +13,7 @@
 //! [`logout`]: crate::oauth::logout
 //! [`events`]: crate::oauth::events
 //! [`clients`]: crate::oauth::clients
-//! [`admin_access`]: crate::oauth::admin_access
+//! [`admin_token`]: crate::oauth::admin_token
 
 mod session_events;
 
@@ -28,7 +28,7 @@ use crate::oauth::consent::{self, ConsentOutcome, ConsentTicket};
 use crate::oauth::context::OAuthContext;
 use crate::oauth::keys::KeyRing;
 use crate::oauth::users::ProviderAccounts;
-use crate::oauth::{OAuthError, admin_access, authorize, client_auth, clients, discovery, events, introspect, logout, token};
+use crate::oauth::{OAuthError, admin_token, authorize, client_auth, clients, discovery, events, introspect, logout, token};
 use crate::store::OAuthStore;
 use serde_json::Value;
 use std::sync::Arc;
@@ -204,9 +204,9 @@ impl Provider {
     }
 
     /// Checks a bearer token presented at the admin API; returns the administrator
-    /// (see [`admin_access`]).
+    /// (see [`admin_token`]).
     pub async fn verify_admin_token(&self, token: &str) -> Result<UserId, CoreError> {
-        admin_access::verify_admin_token(&self.inner, token).await
+        admin_token::verify_admin_token(&self.inner, token).await
     }
 
     /// Security events after `after` that concern `client`, each signed for it (the
