@@ -83,14 +83,16 @@ async fn ending_sessions_writes_events_in_the_same_transaction(db: TestDb) {
     let later = t + Duration::days(15);
     let expired = store.delete_expired_sessions(later, later - Duration::hours(8)).await.unwrap();
     assert_eq!(expired.len(), 1);
-    assert!(db.store.claim_pending_events(t, later, later + LEASE, 100).await.unwrap().is_empty());
-    let claimed = db.store.claim_pending_events(later, later, later + LEASE, 100).await.unwrap();
+    // (The four above are still held by their claims until `t + LEASE`.)
+    assert!(db.store.claim_pending_events(t, t, t + LEASE, 100).await.unwrap().is_empty());
+    let claimed = db.store.claim_pending_events(later, t, t + LEASE, 100).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert!(matches!(claimed[0].event, DomainEvent::SessionEnded { session, .. } if session == old.session.handle));
 
     // A failed change writes nothing.
     assert!(store.change_password(tessera_core::ids::UserId::new(), "x", None, later).await.is_err());
-    assert!(db.store.claim_pending_events(later, later + LEASE, later + LEASE + LEASE, 100).await.unwrap().len() == 5, "the five events, leases lapsed");
+    let lapsed = later + LEASE;
+    assert_eq!(db.store.claim_pending_events(later, lapsed, lapsed + LEASE, 100).await.unwrap().len(), 5, "the five events, leases lapsed");
 }
 
 async fn an_event_is_claimed_once_until_its_lease_lapses(db: TestDb) {
