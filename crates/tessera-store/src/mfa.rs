@@ -448,9 +448,13 @@ impl MfaStore for SqlStore {
 
     async fn take_ceremony(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<Ceremony>, StoreError> {
         let row: Option<CeremonyRow> = on_db!(self, write, |pool| {
-            take_by_hash("DELETE FROM webauthn_ceremonies WHERE hash = $1 AND expires_at > $2 RETURNING user_id, purpose, state, expires_at", hash, now)
-                .optional(pool)
-                .await
+            take_by_hash(
+                "DELETE FROM webauthn_ceremonies WHERE hash = $1 AND expires_at > $2 RETURNING user_id, purpose, state, expires_at",
+                hash,
+                now,
+            )
+            .optional(pool)
+            .await
         })?;
         row.map(CeremonyRow::into_ceremony).transpose()
     }

@@ -137,7 +137,13 @@ pub(super) async fn find_consent(store: &SqlStore, user_id: UserId, client_id: &
     })
 }
 
-pub(super) async fn save_consent(store: &SqlStore, user_id: UserId, client_id: &ClientId, scope: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+pub(super) async fn save_consent(
+    store: &SqlStore,
+    user_id: UserId,
+    client_id: &ClientId,
+    scope: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     on_db!(store, write, |pool| {
         sqlx::query(
             "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4) \

@@ -60,7 +60,12 @@ impl CodeRow {
 
 /// One attempt of [`consume_authorization_code`]; a single transaction, so it may be run
 /// again when PostgreSQL rolls it back for contention.
-pub(super) async fn consume_authorization_code_once(store: &SqlStore, hash: &TokenHash, client_id: &ClientId, now: OffsetDateTime) -> Result<CodeConsumption, StoreError> {
+pub(super) async fn consume_authorization_code_once(
+    store: &SqlStore,
+    hash: &TokenHash,
+    client_id: &ClientId,
+    now: OffsetDateTime,
+) -> Result<CodeConsumption, StoreError> {
     let t = now.unix_timestamp();
     on_db!(store, write, |pool| {
         let mut tx = pool.begin_write().await?;
@@ -141,7 +146,12 @@ pub(super) async fn find_authorization_code(store: &SqlStore, hash: &TokenHash) 
     row.map(CodeRow::into_code).transpose()
 }
 
-pub(super) async fn consume_authorization_code(store: &SqlStore, hash: &TokenHash, client_id: &ClientId, now: OffsetDateTime) -> Result<CodeConsumption, StoreError> {
+pub(super) async fn consume_authorization_code(
+    store: &SqlStore,
+    hash: &TokenHash,
+    client_id: &ClientId,
+    now: OffsetDateTime,
+) -> Result<CodeConsumption, StoreError> {
     let mut attempt = 0;
     loop {
         match consume_authorization_code_once(store, hash, client_id, now).await {

@@ -117,7 +117,14 @@ pub(super) const REVOKE_GRANT_TOKENS: &str = "DELETE FROM refresh_tokens WHERE g
 
 /// One attempt of [`rotate_refresh_token`]; a single transaction, so it may be run again
 /// when PostgreSQL rolls it back for contention.
-pub(super) async fn rotate_refresh_token_once(store: &SqlStore, old: &TokenHash, client_id: &ClientId, new: &NewRefreshToken, access: Option<&IssuedAccessToken>, now: OffsetDateTime) -> Result<RefreshRotation, StoreError> {
+pub(super) async fn rotate_refresh_token_once(
+    store: &SqlStore,
+    old: &TokenHash,
+    client_id: &ClientId,
+    new: &NewRefreshToken,
+    access: Option<&IssuedAccessToken>,
+    now: OffsetDateTime,
+) -> Result<RefreshRotation, StoreError> {
     let t = now.unix_timestamp();
     on_db!(store, write, |pool| {
         let mut tx = pool.begin_write().await?;
@@ -170,7 +177,13 @@ pub(super) async fn rotate_refresh_token_once(store: &SqlStore, old: &TokenHash,
     })
 }
 
-pub(super) async fn create_grant(store: &SqlStore, g: &Grant, refresh: Option<&NewRefreshToken>, access: Option<&IssuedAccessToken>, from_code: Option<&TokenHash>) -> Result<bool, StoreError> {
+pub(super) async fn create_grant(
+    store: &SqlStore,
+    g: &Grant,
+    refresh: Option<&NewRefreshToken>,
+    access: Option<&IssuedAccessToken>,
+    from_code: Option<&TokenHash>,
+) -> Result<bool, StoreError> {
     let gid = g.id.to_string();
     on_db!(store, write, |pool| {
         let mut tx = pool.begin_write().await?;
@@ -208,7 +221,14 @@ pub(super) async fn create_grant(store: &SqlStore, g: &Grant, refresh: Option<&N
     })
 }
 
-pub(super) async fn rotate_refresh_token(store: &SqlStore, old: &TokenHash, client_id: &ClientId, new: &NewRefreshToken, access: Option<&IssuedAccessToken>, now: OffsetDateTime) -> Result<RefreshRotation, StoreError> {
+pub(super) async fn rotate_refresh_token(
+    store: &SqlStore,
+    old: &TokenHash,
+    client_id: &ClientId,
+    new: &NewRefreshToken,
+    access: Option<&IssuedAccessToken>,
+    now: OffsetDateTime,
+) -> Result<RefreshRotation, StoreError> {
     let mut attempt = 0;
     loop {
         match rotate_refresh_token_once(store, old, client_id, new, access, now).await {

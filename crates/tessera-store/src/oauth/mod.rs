@@ -1,5 +1,6 @@
 //! `OAuthStore` for [`SqlStore`]: clients, keys, codes, grants, refresh rotation, consent,
 //! replay records and back-channel logout deliveries. Same SQL on both backends.
+//!
 //! One file per family of records; this module holds the `OAuthStore` impl, which hands each
 //! intent to its file, and the column encodings they share.
 
