@@ -25,6 +25,8 @@ use serde_json::json;
 use std::sync::Arc;
 use time::Duration;
 
+pub mod pending;
+
 /// Password rules: NIST SP 800-63B-4 lengths, the shipped blocklist, no composition rules.
 pub use crate::password::PasswordPolicy as PasswordRules;
 
