@@ -10,9 +10,6 @@
 //! the puzzle, gets its attempt checked.
 
 use crate::CoreError;
-use crate::audit::AuditKind;
-use crate::ids::UserId;
-use crate::session::RequestContext;
 use crate::secret::constant_time_eq;
 use crate::store::{AttemptReservation, AttemptRule, Store};
 use aws_lc_rs::{digest, hmac};
@@ -296,44 +293,6 @@ impl Throttle {
 pub struct Reservation {
     account: String,
     ip: Option<String>,
-}
-
-impl crate::accounts::Accounts {
-    /// Reserves one attempt at a password or code for `canonical_login` when throttling is
-    /// on. A refused attempt is audited (`login_throttled`, with `detail` and the reason,
-    /// unless `detail` names one) and answered with [`CoreError::Throttled`].
-    pub(crate) async fn reserve_attempt(
-        &self,
-        canonical_login: &str,
-        pow: Option<&PowAnswer>,
-        ctx: &RequestContext,
-        mut detail: serde_json::Value,
-        user_id: Option<UserId>,
-    ) -> Result<Option<Reservation>, CoreError> {
-        let Some(t) = &self.throttle else { return Ok(None) };
-        match t.reserve(canonical_login, ctx.ip, pow, self.clock.now()).await? {
-            Ok(r) => Ok(Some(r)),
-            Err(throttled) => {
-                if let Some(d) = detail.as_object_mut() {
-                    d.entry("reason").or_insert_with(|| match &throttled {
-                        Throttled::Delayed { .. } => "ip_delayed".into(),
-                        Throttled::ChallengeRequired { .. } => "challenge_required".into(),
-                    });
-                }
-                self.audit.record(AuditKind::LoginThrottled, user_id, ctx, detail).await;
-                Err(CoreError::Throttled(throttled))
-            }
-        }
-    }
-
-    /// Ends a reserved attempt: success clears the account's counter, anything else leaves
-    /// the reservation counted as a failure.
-    pub(crate) async fn attempt_succeeded(&self, reservation: Option<Reservation>) -> Result<(), CoreError> {
-        match (&self.throttle, reservation) {
-            (Some(t), Some(r)) => t.succeeded(r).await,
-            _ => Ok(()),
-        }
-    }
 }
 
 /// Solves a challenge (what the login page's script does); for tests and tools.

@@ -1,8 +1,7 @@
 //! Strong authentication: passkeys (WebAuthn), TOTP authenticators, recovery codes, the
-//! `amr`/`acr` model, and sign-ins that wait for a second factor. The flows themselves are
-//! methods of [`crate::accounts::Accounts`] (in [`flows`]), next to password sign-in.
+//! `amr`/`acr` model, and the stored records of sign-ins that wait for a second factor. The
+//! flows that use them are methods of [`crate::accounts::Accounts`], next to password sign-in.
 
-pub mod flows;
 pub mod level;
 pub mod model;
 pub mod passkey;

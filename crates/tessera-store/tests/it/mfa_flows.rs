@@ -4,9 +4,8 @@
 
 use serde_json::json;
 use tessera_core::CoreError;
-use tessera_core::accounts::{Accounts, Authenticated, CreateUser, LoginOutcome, StartedSession};
+use tessera_core::accounts::{Accounts, Authenticated, CreateUser, LoginOutcome, SecondFactorAnswer, StartedSession};
 use tessera_core::clock::{Clock, ManualClock};
-use tessera_core::mfa::flows::SecondFactorAnswer;
 use tessera_core::mfa::level::AuthLevel;
 use tessera_core::secret::{Password, SecretToken};
 use tessera_core::session::RequestContext;

@@ -19,8 +19,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_core::CoreError;
-use tessera_core::accounts::StartedSession;
-use tessera_core::mfa::flows::{PendingView, SecondFactorAnswer};
+use tessera_core::accounts::{PendingView, SecondFactorAnswer, StartedSession};
 use tessera_core::mfa::level::AuthLevel;
 use tessera_core::secret::SecretToken;
 use tessera_core::session::RequestContext;
@@ -226,7 +225,7 @@ impl CsrfForm for OptionsBody {
 }
 
 /// A started ceremony as `static/webauthn.js` expects it.
-pub(crate) fn ceremony_json(start: &tessera_core::mfa::flows::CeremonyStart) -> Response {
+pub(crate) fn ceremony_json(start: &tessera_core::accounts::CeremonyStart) -> Response {
     axum::Json(json!({"options": start.options, "ceremony": start.handle.expose()})).into_response()
 }
 
