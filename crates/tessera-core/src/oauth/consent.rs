@@ -15,7 +15,7 @@ use crate::oauth::authorize::{AuthorizationRequest, AuthorizationResponse, Autho
 use crate::oauth::context::OAuthContext;
 use crate::oauth::scope::Scopes;
 use crate::secret::{SecretToken, TokenHash};
-use crate::store::StoreError;
+use crate::error::StoreError;
 use time::{Duration, OffsetDateTime};
 
 /// How long a consent screen may wait for its answer.

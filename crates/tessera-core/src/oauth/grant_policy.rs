@@ -16,7 +16,7 @@ use crate::oauth::client::{Client, ClientId};
 use crate::oauth::model::Grant;
 use crate::oauth::scope::Scopes;
 use crate::session::{Session, SessionPolicy};
-use crate::store::StoreError;
+use crate::error::StoreError;
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 

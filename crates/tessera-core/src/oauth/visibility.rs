@@ -10,7 +10,7 @@
 //! - a client registered with `introspection: true` sees every token and every event.
 
 use crate::oauth::client::{Client, ClientId};
-use crate::store::StoreError;
+use crate::error::StoreError;
 
 /// Whether `caller` may learn about an access token of `client_id` for `audience`.
 pub fn may_see_token(caller: &Client, client_id: &str, audience: &[String]) -> bool {

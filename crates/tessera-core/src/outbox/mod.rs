@@ -13,7 +13,7 @@ pub use crate::ids::OutboxId;
 use crate::ids::{SessionHandle, UserId};
 use crate::oauth::OAuthError;
 use crate::oauth::model::{Grant, GrantId, NewSecurityEvent};
-use crate::store::StoreError;
+use crate::error::StoreError;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -109,6 +109,13 @@ pub trait LogoutQueue: Send + Sync + 'static {
     /// Queues signed logout tokens for the clients of `grants` that registered a
     /// back-channel logout URI.
     async fn queue_logouts(&self, grants: &[Grant]) -> Result<(), OAuthError>;
+}
+
+#[async_trait]
+impl LogoutQueue for crate::oauth::provider::Provider {
+    async fn queue_logouts(&self, grants: &[Grant]) -> Result<(), OAuthError> {
+        self.queue_backchannel_logouts(grants).await
+    }
 }
 
 /// Applies just-written events now: what the writers of events call after the change, so its

@@ -15,8 +15,6 @@
 //! [`clients`]: crate::oauth::clients
 //! [`admin_token`]: crate::oauth::admin_token
 
-mod session_events;
-
 use crate::CoreError;
 use crate::accounts::Authenticated;
 use crate::clock::SharedClock;
@@ -178,6 +176,12 @@ impl Provider {
     /// The token endpoint.
     pub async fn token(&self, params: &TokenParams, presented: &PresentedClient) -> Result<TokenResponse, OAuthError> {
         token::exchange(&self.inner, params, presented).await
+    }
+
+    /// Queues back-channel logout tokens for the clients of `grants` that registered a
+    /// back-channel logout URI (the outbox consumer's `LogoutQueue`).
+    pub async fn queue_backchannel_logouts(&self, grants: &[crate::oauth::model::Grant]) -> Result<(), OAuthError> {
+        logout::notify_backchannel(&self.inner, grants).await
     }
 
     // ---------------------------------------------------------------- resource endpoints
