@@ -2,11 +2,11 @@
 //! in one transaction together with the revocation of the grants they end, the security
 //! events that publish it and the outbox event that sends back-channel logouts. Like every
 //! transaction that revokes grants, each takes the event-log lock first (PostgreSQL; SQLite
-//! has one writer). The macros here are shared with the outbox consumer's transactions.
+//! has one writer). The macros they share with other intents are in `in_tx`.
 
 use crate::backend::{WritePool, db, on_db};
 use crate::oauth::{GrantRow, grant_columns};
-use crate::outbox::record_revoked;
+use crate::in_tx::{lock_events, record_revoked, revoke_grants};
 use crate::rows::{SessionRow, session_columns};
 use crate::store::SqlStore;
 use async_trait::async_trait;
@@ -18,49 +18,14 @@ use tessera_core::session::Session;
 use tessera_core::store::StoreError;
 use time::OffsetDateTime;
 
-/// A `token-revoked` event for every live access token of grant $1 at time $2.
-pub(crate) const GRANT_TOKEN_EVENTS: &str = "INSERT INTO security_events (at, kind, subject, session) \
-     SELECT $2, 'token-revoked', jti, NULL FROM access_tokens WHERE grant_id = $1 AND expires_at > $2 RETURNING seq";
-/// Records that event $1 concerns a grant of client $2 for audience $3 (kept after the grant).
-pub(crate) const EVENT_PARTY: &str = "INSERT INTO security_event_parties (seq, client_id, audience) VALUES ($1, $2, $3)";
 /// Records that event $1 concerns every grant of user $2 (before the user's grants are deleted).
 const USER_EVENT_PARTIES: &str = "INSERT INTO security_event_parties (seq, client_id, audience) \
      SELECT $1, client_id, audience FROM grants WHERE user_id = $2";
-pub(crate) const DELETE_GRANT_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE grant_id = $1";
 const SESSION_REVOKED_EVENT: &str = "INSERT INTO security_events (at, kind, subject, session) VALUES ($1, 'session-revoked', $2, $3)";
 /// [`SESSION_REVOKED_EVENT`] answering its sequence number.
 const SESSION_REVOKED_EVENT_SEQ: &str =
     "INSERT INTO security_events (at, kind, subject, session) VALUES ($1, 'session-revoked', $2, $3) RETURNING seq";
 
-/// Takes the event-log lock in `$tx` (PostgreSQL; a no-op on SQLite).
-macro_rules! lock_events {
-    ($pool:expr, $tx:expr) => {{
-        if let Some(lock) = $pool.event_log_lock() {
-            sqlx::query(lock).execute(&mut *$tx).await.map_err(db)?;
-        }
-    }};
-}
-pub(crate) use lock_events;
-
-/// Revokes the live grants `$sql` selects (`$1` = `$key`, `$2` = now) in `$tx`: each grant's
-/// live access tokens get a `token-revoked` event (whose party, the grant's client and
-/// audience, is recorded so the feed still finds it if the grant is deleted next) and its
-/// refresh tokens are deleted.
-macro_rules! revoke_grants {
-    ($tx:expr, $sql:expr, $key:expr, $t:expr) => {{
-        let rows: Vec<$crate::oauth::GrantRow> = sqlx::query_as($sql).bind($key).bind($t).fetch_all(&mut *$tx).await.map_err(db)?;
-        for r in &rows {
-            let seqs: Vec<i64> =
-                sqlx::query_scalar($crate::lifecycle::GRANT_TOKEN_EVENTS).bind(&r.id).bind($t).fetch_all(&mut *$tx).await.map_err(db)?;
-            for seq in seqs {
-                sqlx::query($crate::lifecycle::EVENT_PARTY).bind(seq).bind(&r.client_id).bind(&r.audience).execute(&mut *$tx).await.map_err(db)?;
-            }
-            sqlx::query($crate::lifecycle::DELETE_GRANT_REFRESH_TOKENS).bind(&r.id).execute(&mut *$tx).await.map_err(db)?;
-        }
-        rows
-    }};
-}
-pub(crate) use revoke_grants;
 
 /// Records every unexpired access token of the grants `$filter` names (`g.user_id = $1` or
 /// `g.client_id = $1`) as revoked, so they stay refused once the grants' rows are deleted.

@@ -1,5 +1,5 @@
 //! `OutboxStore` for [`SqlStore`], and the statements other intents use to write outbox
-//! events inside their own transactions ([`record_event!`], [`record_revoked!`]).
+//! events inside their own transactions (`record_event!`, `record_revoked!` in `in_tx`).
 //!
 //! An event is one `outbox` row (a `grants-revoked` event also copies its grants into
 //! `outbox_grants`, since a deleted user's grants are gone from `grants`). Claiming sets
@@ -7,7 +7,7 @@
 //! deletes the row, in the same transaction as the effects where the effects are ours.
 
 use crate::backend::{WritePool, db, on_db};
-use crate::lifecycle::{lock_events, revoke_grants};
+use crate::in_tx::{ALL_SESSIONS_ENDED, CREDENTIALS_CHANGED, GRANTS_REVOKED, SESSION_ENDED, lock_events, record_revoked, revoke_grants};
 use crate::oauth::{GrantRow, grant_columns};
 use crate::rows::id;
 use crate::store::SqlStore;
@@ -19,52 +19,6 @@ use tessera_core::outbox::{DomainEvent, OutboxEntry, OutboxStore, Revocation};
 use tessera_core::store::StoreError;
 use time::OffsetDateTime;
 
-/// Stored kinds of [`DomainEvent`].
-pub(crate) const SESSION_ENDED: &str = "session-ended";
-pub(crate) const ALL_SESSIONS_ENDED: &str = "all-sessions-ended";
-pub(crate) const CREDENTIALS_CHANGED: &str = "credentials-changed";
-pub(crate) const GRANTS_REVOKED: &str = "grants-revoked";
-
-/// Writes an event: $1 kind, $2 user, $3 session, $4 time; answers its id.
-pub(crate) const RECORD_EVENT: &str = "INSERT INTO outbox (kind, user_id, session, written_at) VALUES ($1, $2, $3, $4) RETURNING id";
-/// Copies grant $2 into the grants of event $1.
-pub(crate) const COPY_GRANT: &str =
-    concat!("INSERT INTO outbox_grants (outbox_id, ", grant_columns!(), ") SELECT $1, ", grant_columns!(), " FROM grants WHERE id = $2");
-
-/// Writes an outbox event (`$kind`, user `$user`, session `$session`: `Option<String>`s) at
-/// unix time `$t` in `$tx`; evaluates to its id.
-macro_rules! record_event {
-    ($tx:expr, $kind:expr, $user:expr, $session:expr, $t:expr) => {{
-        let id: i64 = sqlx::query_scalar($crate::outbox::RECORD_EVENT)
-            .bind($kind)
-            .bind($user)
-            .bind($session)
-            .bind($t)
-            .fetch_one(&mut *$tx)
-            .await
-            .map_err(db)?;
-        tessera_core::ids::OutboxId::new(id)
-    }};
-}
-pub(crate) use record_event;
-
-/// Writes a `grants-revoked` event for the grants `$rows` (`GrantRow`s, still in `grants`)
-/// at unix time `$t` in `$tx`; evaluates to its id, or `None` for no grants.
-macro_rules! record_revoked {
-    ($tx:expr, $rows:expr, $t:expr) => {{
-        let rows: &[$crate::oauth::GrantRow] = $rows;
-        if rows.is_empty() {
-            None
-        } else {
-            let event = $crate::outbox::record_event!($tx, $crate::outbox::GRANTS_REVOKED, None::<String>, None::<String>, $t);
-            for r in rows {
-                sqlx::query($crate::outbox::COPY_GRANT).bind(event.get()).bind(&r.id).execute(&mut *$tx).await.map_err(db)?;
-            }
-            Some(event)
-        }
-    }};
-}
-pub(crate) use record_revoked;
 
 /// Claims event $1 until $3 unless a claim runs past $2.
 const CLAIM: &str = "UPDATE outbox SET claimed_until = $3, attempts = attempts + 1 \

@@ -3,7 +3,7 @@
 use crate::backend::{ConnectOptions, DatabaseKind, Pools, WriteHealth, WritePool, connect, db, on_db};
 use crate::attempts::RESERVE_ATTEMPT;
 use crate::migrate;
-use crate::outbox::{ALL_SESSIONS_ENDED, CREDENTIALS_CHANGED, SESSION_ENDED, record_event};
+use crate::in_tx::{ALL_SESSIONS_ENDED, CREDENTIALS_CHANGED, SESSION_ENDED, record_event};
 use crate::rows::{AuditRow, SessionRow, UserRow, session_columns, ts, user_columns};
 use async_trait::async_trait;
 use tessera_core::audit::AuditEvent;
