@@ -4,7 +4,7 @@
 use crate::CoreError;
 use crate::oauth::client::{Client, ClientId, ClientRegistration};
 use crate::oauth::context::OAuthContext;
-use crate::store::StoreError;
+use crate::error::StoreError;
 
 /// Registers a client; returns it and its secret (shown once).
 pub(crate) async fn register(ctx: &OAuthContext, reg: ClientRegistration) -> Result<(Client, Option<String>), CoreError> {

@@ -7,7 +7,8 @@ use crate::oauth::client_cache::ClientCache;
 use crate::oauth::config::ProviderConfig;
 use crate::oauth::keys::KeyRing;
 use crate::oauth::users::ProviderAccounts;
-use crate::store::{OAuthStore, StoreError};
+use crate::error::StoreError;
+use crate::oauth::store::OAuthStore;
 use std::sync::Arc;
 use time::OffsetDateTime;
 

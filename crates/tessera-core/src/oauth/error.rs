@@ -163,8 +163,8 @@ impl From<crate::CoreError> for OAuthError {
     }
 }
 
-impl From<crate::store::StoreError> for OAuthError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::error::StoreError> for OAuthError {
+    fn from(e: crate::error::StoreError) -> Self {
         if e.is_unavailable() { OAuthError::TemporarilyUnavailable(e.to_string()) } else { OAuthError::ServerError(e.to_string()) }
     }
 }
@@ -250,12 +250,12 @@ mod tests {
 
     #[test]
     fn unavailable_storage_is_temporarily_unavailable_not_server_error() {
-        let e: OAuthError = crate::store::StoreError::Unavailable("connection refused".into()).into();
+        let e: OAuthError = crate::error::StoreError::Unavailable("connection refused".into()).into();
         assert_eq!(e.code(), "temporarily_unavailable");
         assert!(!e.description().contains("refused"), "the cause is not sent");
-        let e: OAuthError = crate::CoreError::Store(crate::store::StoreError::Unavailable("disk full".into())).into();
+        let e: OAuthError = crate::CoreError::Store(crate::error::StoreError::Unavailable("disk full".into())).into();
         assert_eq!(e.code(), "temporarily_unavailable");
-        let e: OAuthError = crate::store::StoreError::Database("syntax".into()).into();
+        let e: OAuthError = crate::error::StoreError::Database("syntax".into()).into();
         assert_eq!(e.code(), "server_error");
     }
 }

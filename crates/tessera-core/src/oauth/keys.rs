@@ -5,7 +5,7 @@
 use crate::CoreError;
 use crate::jose::{JwsAlg, KeySealer, SigningKey, VerifyingKey};
 use crate::oauth::model::{KeyState, StoredKey};
-use crate::store::OAuthStore;
+use crate::oauth::store::OAuthStore;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

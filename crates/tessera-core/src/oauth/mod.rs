@@ -27,6 +27,7 @@ pub(crate) mod mint;
 pub mod model;
 pub mod provider;
 pub mod scope;
+pub mod store;
 pub mod target;
 pub mod token;
 pub mod users;

@@ -1,13 +1,13 @@
 //! The provider's narrow port onto the account store: what it reads of users and sessions,
 //! and the one account-side transaction it starts (deleting a client with its grants). Any
-//! [`Store`] is one.
+//! `crate::store::Store` is one (the blanket impl lives there, so this module does not
+//! import the account store).
 
 use crate::ids::{SessionHandle, UserId};
 use crate::oauth::client::ClientId;
-use crate::oauth::grant_policy::LifecycleStore;
 use crate::oauth::model::Grant;
 use crate::session::Session;
-use crate::store::{Store, StoreError};
+use crate::error::StoreError;
 use crate::user::User;
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -19,19 +19,6 @@ pub trait ProviderAccounts: Send + Sync + 'static {
     async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
     /// A session by its public handle (whether a grant's session still lives).
     async fn find_session_by_handle(&self, handle: SessionHandle) -> Result<Option<Session>, StoreError>;
-    /// Deletes a client after revoking its grants ([`LifecycleStore::delete_client_revoking_grants`]).
+    /// Deletes a client after revoking its grants (`LifecycleStore::delete_client_revoking_grants`).
     async fn delete_client_revoking_grants(&self, id: &ClientId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError>;
-}
-
-#[async_trait]
-impl<T: Store + ?Sized> ProviderAccounts for T {
-    async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        Store::find_user_by_id(self, id).await
-    }
-    async fn find_session_by_handle(&self, handle: SessionHandle) -> Result<Option<Session>, StoreError> {
-        LifecycleStore::find_session_by_handle(self, handle).await
-    }
-    async fn delete_client_revoking_grants(&self, id: &ClientId, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
-        LifecycleStore::delete_client_revoking_grants(self, id, now).await
-    }
 }

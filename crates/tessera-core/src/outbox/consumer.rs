@@ -14,7 +14,7 @@ use crate::oauth::OAuthError;
 use crate::oauth::grant_policy::is_offline;
 use crate::oauth::model::{NewSecurityEvent, SecurityEventKind};
 use crate::outbox::{ApplyEvents, DomainEvent, LogoutQueue, OutboxEntry, OutboxId, OutboxStore, Revocation};
-use crate::store::StoreError;
+use crate::error::StoreError;
 use async_trait::async_trait;
 use std::sync::Arc;
 use time::Duration;

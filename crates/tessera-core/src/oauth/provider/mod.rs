@@ -27,7 +27,7 @@ use crate::oauth::context::OAuthContext;
 use crate::oauth::keys::KeyRing;
 use crate::oauth::users::ProviderAccounts;
 use crate::oauth::{OAuthError, admin_token, authorize, client_auth, clients, discovery, events, introspect, logout, token};
-use crate::store::OAuthStore;
+use crate::oauth::store::OAuthStore;
 use serde_json::Value;
 use std::sync::Arc;
 use time::OffsetDateTime;
