@@ -1,7 +1,8 @@
 //! Authorization codes: issued once, consumed once; a replayed code revokes the grant it
 //! produced (RFC 6749 §4.1.2, RFC 9700 §4.5).
 
-use super::grants::{REVOKE_GRANT, REVOKE_GRANT_TOKENS, grant_events, lock_event_log};
+use super::grants::{REVOKE_GRANT, grant_events, lock_event_log};
+use crate::in_tx::DELETE_GRANT_REFRESH_TOKENS;
 use super::{corrupt, json_list, parse_list, uuid};
 use crate::backend::{WritePool, on_db};
 use crate::query::{Exec, Fetch, commit};
@@ -97,7 +98,7 @@ pub(super) async fn consume_authorization_code_once(
                     let revoked = sqlx::query(REVOKE_GRANT).bind(&g).bind(t).exec(&mut *tx).await?;
                     if revoked == 1 {
                         grant_events!(pool, tx, &g, t);
-                        sqlx::query(REVOKE_GRANT_TOKENS).bind(&g).exec(&mut *tx).await?;
+                        sqlx::query(DELETE_GRANT_REFRESH_TOKENS).bind(&g).exec(&mut *tx).await?;
                     }
                 }
                 CodeConsumption::Replayed

@@ -112,9 +112,6 @@ macro_rules! grant_events {
     }};
 }
 pub(super) use grant_events;
-/// Deletes the refresh tokens of grant $1.
-pub(super) const REVOKE_GRANT_TOKENS: &str = "DELETE FROM refresh_tokens WHERE grant_id = $1";
-
 /// One attempt of [`rotate_refresh_token`]; a single transaction, so it may be run again
 /// when PostgreSQL rolls it back for contention.
 pub(super) async fn rotate_refresh_token_once(
@@ -153,7 +150,7 @@ pub(super) async fn rotate_refresh_token_once(
                     let revoked = sqlx::query(REVOKE_GRANT).bind(&g).bind(t).exec(&mut *tx).await?;
                     if revoked == 1 {
                         grant_events!(pool, tx, &g, t);
-                        sqlx::query(REVOKE_GRANT_TOKENS).bind(&g).exec(&mut *tx).await?;
+                        sqlx::query(crate::in_tx::DELETE_GRANT_REFRESH_TOKENS).bind(&g).exec(&mut *tx).await?;
                     }
                     RefreshRotation::Reused
                 }
@@ -270,7 +267,7 @@ pub(super) async fn revoke_grant(store: &SqlStore, id: GrantId, now: OffsetDateT
         let revoked = sqlx::query(REVOKE_GRANT).bind(&gid).bind(now.unix_timestamp()).exec(&mut *tx).await?;
         if revoked == 1 {
             grant_events!(pool, tx, &gid, now.unix_timestamp());
-            sqlx::query(REVOKE_GRANT_TOKENS).bind(&gid).exec(&mut *tx).await?;
+            sqlx::query(crate::in_tx::DELETE_GRANT_REFRESH_TOKENS).bind(&gid).exec(&mut *tx).await?;
         }
         commit(tx).await
     })
