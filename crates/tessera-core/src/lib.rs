@@ -16,6 +16,7 @@ pub mod secret;
 pub mod session;
 pub mod store;
 pub mod throttle;
+pub mod upstream;
 pub mod user;
 
 pub use error::CoreError;
