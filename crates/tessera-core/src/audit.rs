@@ -58,6 +58,8 @@ pub enum AuditKind {
     PasskeyRemoved,
     /// An administrator removed every second factor of a user.
     MfaReset,
+    /// A user proved their e-mail address with a mailed link.
+    EmailVerified,
 }
 
 impl AuditKind {
@@ -88,6 +90,7 @@ impl AuditKind {
             AuditKind::PasskeyRenamed => "passkey_renamed",
             AuditKind::PasskeyRemoved => "passkey_removed",
             AuditKind::MfaReset => "mfa_reset",
+            AuditKind::EmailVerified => "email_verified",
         }
     }
 }

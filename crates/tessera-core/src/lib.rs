@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod jose;
+pub mod mail;
 pub mod mfa;
 pub mod oauth;
 pub mod outbox;

@@ -109,7 +109,7 @@ fn account_key(canonical_login: &str) -> String {
 }
 
 /// Counter key of a client IP; IPv6 addresses count per /64 (one subscriber's network).
-fn ip_key(ip: IpAddr) -> String {
+pub(crate) fn ip_key(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => format!("ip:{v4}"),
         IpAddr::V6(v6) => {

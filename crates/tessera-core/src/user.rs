@@ -175,6 +175,10 @@ pub struct User {
     pub username: Username,
     /// E-mail address, if any.
     pub email: Option<Email>,
+    /// When the current address was proved by a mailed link (`None`: not verified). A new
+    /// address is unverified until its own link is used.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub email_verified_at: Option<OffsetDateTime>,
     /// Display name, if any.
     pub display_name: Option<DisplayName>,
     /// Disabled users cannot sign in and have no sessions.
@@ -190,6 +194,11 @@ pub struct User {
 }
 
 impl User {
+    /// Whether the user has an address and it was verified.
+    pub fn email_verified(&self) -> bool {
+        self.email.is_some() && self.email_verified_at.is_some()
+    }
+
     /// Whether the user holds `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)

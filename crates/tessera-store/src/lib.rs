@@ -11,6 +11,7 @@ mod in_tx;
 mod mfa;
 mod migrate;
 mod lifecycle;
+mod mail;
 mod oauth;
 mod outbox;
 mod query;

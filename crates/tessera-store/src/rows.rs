@@ -18,7 +18,7 @@ pub(crate) fn id<T: std::str::FromStr>(s: &str) -> Result<T, StoreError> {
 
 macro_rules! user_columns {
     () => {
-        "id, username, email, display_name, password_hash, roles, disabled, created_at, updated_at"
+        "id, username, email, display_name, password_hash, roles, disabled, created_at, updated_at, email_verified_at"
     };
 }
 pub(crate) use user_columns;
@@ -34,6 +34,7 @@ pub(crate) struct UserRow {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub email_verified_at: Option<i64>,
 }
 
 impl UserRow {
@@ -42,6 +43,7 @@ impl UserRow {
             id: UserId::from_uuid(id(&self.id)?),
             username: Username::from_store(self.username),
             email: self.email.map(Email::from_store),
+            email_verified_at: self.email_verified_at.map(ts).transpose()?,
             display_name: self.display_name.map(DisplayName::from_store),
             disabled: self.disabled,
             roles: self.roles.split_whitespace().map(str::to_owned).collect(),

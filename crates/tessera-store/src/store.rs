@@ -178,6 +178,7 @@ impl Store for SqlStore {
                    username_canonical = CASE WHEN $2 THEN $4 ELSE username_canonical END, \
                    email = CASE WHEN $5 THEN $6 ELSE email END, \
                    email_canonical = CASE WHEN $5 THEN $7 ELSE email_canonical END, \
+                   email_verified_at = CASE WHEN $5 AND email_canonical IS DISTINCT FROM $7 THEN NULL ELSE email_verified_at END, \
                    display_name = CASE WHEN $8 THEN $9 ELSE display_name END, \
                    updated_at = $10 \
                  WHERE id = $1 RETURNING ",

@@ -29,6 +29,7 @@ use crate::throttle::{PowAnswer, Reservation, Throttle, Throttled};
 use std::sync::Arc;
 use time::Duration;
 
+mod email_proof;
 mod enrolment;
 mod login;
 mod passkeys;
@@ -126,6 +127,12 @@ impl Accounts {
     /// The session policy.
     pub fn session_policy(&self) -> &SessionPolicy {
         &self.policy
+    }
+
+    /// The password hasher (shared with the e-mail flows' password reset, so one semaphore
+    /// bounds all hashing).
+    pub fn password_hasher(&self) -> &PasswordHasher {
+        &self.hasher
     }
 
     /// The audit path.

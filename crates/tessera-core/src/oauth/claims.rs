@@ -89,7 +89,7 @@ pub struct ProfileClaims {
     /// The e-mail address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// Whether the address was verified (never, yet).
+    /// Whether the address was verified (by a mailed link; a changed address is not).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
 }
@@ -107,7 +107,7 @@ impl ProfileClaims {
             && let Some(e) = &user.email
         {
             out.email = Some(e.as_str().to_owned());
-            out.email_verified = Some(false);
+            out.email_verified = Some(user.email_verified());
         }
         out
     }

@@ -6,6 +6,7 @@
 mod audit;
 mod authorization;
 mod flows;
+mod mail;
 mod mfa;
 mod mfa_flows;
 mod migrations;
