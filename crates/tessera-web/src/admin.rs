@@ -150,7 +150,12 @@ pub async fn patch_user(
     };
     let accounts = state.accounts();
     if update.username.is_some() || update.email.is_some() || update.display_name.is_some() {
-        accounts.update_user(id, update, &ctx).await?;
+        let before = accounts.find_user(id).await?;
+        let after = accounts.update_user(id, update, &ctx).await?;
+        // A new address: a verification link to it, a notice to the old one.
+        if let Some(flows) = state.email() {
+            flows.address_changed(&before, &after, &ctx).await?;
+        }
     }
     if let Some(d) = b.disabled {
         accounts.set_disabled(id, d, &ctx).await?;

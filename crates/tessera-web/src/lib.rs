@@ -66,6 +66,7 @@ struct Inner {
     accounts: Accounts,
     provider: Provider,
     config: WebConfig,
+    email: Option<tessera_core::mail::flows::EmailFlows>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -77,7 +78,16 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Builds the state.
     pub fn new(accounts: Accounts, provider: Provider, config: WebConfig) -> Self {
-        Self { inner: Arc::new(Inner { accounts, provider, config }) }
+        Self { inner: Arc::new(Inner { accounts, provider, config, email: None }) }
+    }
+    /// Adds the e-mail flows (password reset); without them those pages answer 404.
+    pub fn with_email(self, email: tessera_core::mail::flows::EmailFlows) -> Self {
+        let i = &self.inner;
+        Self { inner: Arc::new(Inner { accounts: i.accounts.clone(), provider: i.provider.clone(), config: i.config.clone(), email: Some(email) }) }
+    }
+    /// The e-mail flows, when mail is set up.
+    pub fn email(&self) -> Option<&tessera_core::mail::flows::EmailFlows> {
+        self.inner.email.as_ref()
     }
     /// The OAuth provider.
     pub fn provider(&self) -> &Provider {
@@ -107,6 +117,13 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::account::root))
         .route("/login", get(pages::login::show).post(pages::login::submit))
         .route("/logout", post(pages::login::logout))
+        .route("/login/forgot", get(pages::email::forgot_show).post(pages::email::forgot_submit))
+        .route("/login/reset", get(pages::email::reset_show).post(pages::email::reset_submit))
+        .route("/login/email", get(pages::email_sign_in::ask_show).post(pages::email_sign_in::ask_submit))
+        .route("/login/email/code", post(pages::email_sign_in::code_submit))
+        .route("/login/email/link", get(pages::email_sign_in::link_show).post(pages::email_sign_in::link_submit))
+        .route("/email/verify", get(pages::verify::show).post(pages::verify::confirm))
+        .route("/account/email/verify", post(pages::verify::send))
         .route("/login/mfa", get(pages::mfa::show).post(pages::mfa::submit))
         .route("/login/passkey/options", post(pages::mfa::passwordless_options))
         .route("/login/passkey", post(pages::mfa::passwordless_finish))

@@ -15,6 +15,8 @@ pub struct UserView {
     pub username: Username,
     /// The e-mail address, if any.
     pub email: Option<Email>,
+    /// Whether the address was verified.
+    pub email_verified: bool,
     /// The display name, if any.
     pub name: Option<DisplayName>,
     /// Whether the account is disabled.
@@ -33,6 +35,7 @@ impl From<&User> for UserView {
             id: u.id,
             username: u.username.clone(),
             email: u.email.clone(),
+            email_verified: u.email_verified(),
             name: u.display_name.clone(),
             disabled: u.disabled,
             roles: u.roles.clone(),

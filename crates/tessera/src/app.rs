@@ -58,6 +58,8 @@ pub struct Services {
     pub outbox: OutboxConsumer,
     /// The server's master key.
     pub master_key: [u8; 32],
+    /// E-mail: the flows that send mail, and the sender of the mail outbox.
+    pub mail: crate::mailer::Mail,
 }
 
 impl std::fmt::Debug for Services {
@@ -82,12 +84,14 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
     pc.allow_private_backchannel = config.allow_private_backchannel;
     let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc);
     let outbox = OutboxConsumer::new(store.clone(), Arc::new(provider.clone()), clock.clone());
+    let clock_for_mail = clock.clone();
     let mut accounts = accounts(config, store.clone(), clock, issuer, &master_key)?.with_events(Arc::new(outbox.clone()));
     if let Some(policy) = config.throttle {
         let key = crate::keys::derive(&master_key, "proof-of-work")?;
         accounts = accounts.with_throttle(tessera_core::throttle::Throttle::new(store.clone(), policy, &key));
     }
-    Ok(Services { store, accounts, provider, outbox, master_key })
+    let mail = crate::mailer::Mail::build(config, issuer, store.clone(), &accounts, Arc::new(outbox.clone()), clock_for_mail, &master_key)?;
+    Ok(Services { store, accounts, provider, outbox, master_key, mail })
 }
 
 /// Strong-authentication settings: TOTP secrets sealed with a key derived from the master
@@ -140,6 +144,8 @@ pub struct Application {
     state: AppState,
     store: Arc<SqlStore>,
     outbox: OutboxConsumer,
+    mail: crate::mailer::Mail,
+    clock: SharedClock,
     tls: Option<RustlsConfig>,
     header_read_timeout: Duration,
 }
@@ -163,7 +169,7 @@ impl Application {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let issuer = config.issuer_for(addr);
-        let Services { store, accounts, provider, outbox, master_key: master } = services(&config, &issuer, clock).await?;
+        let Services { store, accounts, provider, outbox, master_key: master, mail } = services(&config, &issuer, clock.clone()).await?;
 
         let tls = match &config.tls {
             Some((cert, key)) => Some(
@@ -182,8 +188,8 @@ impl Application {
             request_timeout: config.request_timeout,
             admin_api_key_hash: config.admin_api_key.as_deref().map(|k| tessera_core::secret::TokenHash::of(k.as_bytes())),
         };
-        let state = AppState::new(accounts, provider, web);
-        Ok(Self { listener, addr, issuer, state, store, outbox, tls, header_read_timeout: config.header_read_timeout })
+        let state = AppState::new(accounts, provider, web).with_email(mail.flows.clone());
+        Ok(Self { listener, addr, issuer, state, store, outbox, mail, clock, tls, header_read_timeout: config.header_read_timeout })
     }
 
     /// The bound address.
@@ -221,6 +227,7 @@ impl Application {
         });
         let purge = tokio::spawn(purge_sessions(self.state.accounts().clone()));
         let jobs = crate::jobs::spawn(self.state.provider().clone(), self.outbox.clone());
+        let mail_jobs = crate::jobs::spawn_mail(self.mail.clone(), self.clock.clone());
         let result = match self.tls {
             Some(tls) => {
                 let mut server = axum_server::from_tcp_rustls(self.listener, tls)?.handle(handle);
@@ -235,6 +242,7 @@ impl Application {
         };
         purge.abort();
         jobs.abort();
+        mail_jobs.abort();
         self.store.close().await;
         result.context("server failed")
     }

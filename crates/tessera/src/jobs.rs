@@ -73,3 +73,36 @@ pub fn spawn(provider: Provider, outbox: OutboxConsumer) -> Jobs {
     let deliver = tokio::spawn(crate::backchannel::deliver_logout_tokens(provider));
     Jobs(vec![reload, purge, apply, deliver])
 }
+
+/// Starts the mail jobs: every second, send the due messages of the mail outbox (claimed
+/// with a lease, so nodes sharing a database do not send one twice; failures wait for their
+/// backoff); every ten minutes, drop expired e-mail challenges and sent messages older than
+/// a day (whose content is already gone).
+pub fn spawn_mail(mail: crate::mailer::Mail, clock: tessera_core::clock::SharedClock) -> Jobs {
+    let crate::mailer::Mail { sender, flows, outbox } = mail;
+    let send = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            match sender.send_due().await {
+                Ok(r) if r.sent + r.failed > 0 => tracing::debug!(sent = r.sent, failed = r.failed, "mail outbox round"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the mail outbox could not be read"),
+            }
+        }
+    });
+    let purge = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = flows.purge().await {
+                tracing::warn!(error = %e, "expired e-mail challenges could not be purged");
+            }
+            let cutoff = clock.now() - time::Duration::days(1);
+            if let Err(e) = outbox.purge_sent_mail(cutoff).await {
+                tracing::warn!(error = %e, "sent mail could not be purged");
+            }
+        }
+    });
+    Jobs(vec![send, purge])
+}

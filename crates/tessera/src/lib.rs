@@ -10,3 +10,4 @@ pub mod demo;
 pub mod files;
 pub mod jobs;
 pub mod keys;
+pub mod mailer;

@@ -50,6 +50,8 @@ fn describe_methods(amr: &[String]) -> String {
 struct AccountPage<'a> {
     username: &'a str,
     email: Option<&'a str>,
+    email_verified: bool,
+    email_flows: bool,
     display_name: Option<&'a str>,
     sessions: Vec<SessionRow>,
     csrf: String,
@@ -138,6 +140,8 @@ pub(crate) async fn account_page_continuing(
     let page = AccountPage {
         username: who.user.username.as_str(),
         email: who.user.email.as_ref().map(|e| e.as_str()),
+        email_verified: who.user.email_verified(),
+        email_flows: state.email().is_some(),
         display_name: who.user.display_name.as_ref().map(|n| n.as_str()),
         sessions: rows,
         csrf: csrf::session_token(&state.config().csrf_key, who),
@@ -171,6 +175,8 @@ pub async fn show(
         Some("passkey_removed") => Some("The passkey has been removed."),
         Some("totp_enabled") => Some("Two-step verification with an authenticator app is on."),
         Some("totp_removed") => Some("The authenticator app has been turned off."),
+        Some("verification_sent") => Some("We have sent a link to your e-mail address. Open it in this browser to confirm the address."),
+        Some("verification_not_sent") => Some("No link was sent: the address is confirmed already, or several links were sent recently."),
         _ => None,
     };
     let continue_to = q.continue_to.as_deref().map(|c| safe_return_to(Some(c)));

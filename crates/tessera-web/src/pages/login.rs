@@ -35,6 +35,8 @@ struct LoginPage<'a> {
     solved_after: i64,
     reauth: bool,
     passkeys: bool,
+    forgot_enabled: bool,
+    email_sign_in: bool,
 }
 
 /// Query of `GET /login`.
@@ -92,6 +94,8 @@ pub(crate) fn login_page(state: &AppState, headers: &HeaderMap, status: StatusCo
         },
         reauth,
         passkeys: state.accounts().passkeys_enabled(),
+        forgot_enabled: state.email().is_some(),
+        email_sign_in: state.email().is_some_and(|e| e.sign_in_enabled()),
     };
     let mut res = FormTargets::Continuing(return_to.to_owned()).attach(render(status, &page, &cookies));
     if let Some(Throttled::ChallengeRequired { retry_after, .. } | Throttled::Delayed { retry_after }) = throttled {

@@ -1,6 +1,8 @@
 //! Page handlers: extract, convert, one core call, render.
 
 pub mod account;
+pub mod email;
+pub mod email_sign_in;
 pub mod assets;
 pub mod factors;
 pub mod health;
@@ -9,6 +11,7 @@ pub mod mfa;
 mod reauth;
 pub mod setup;
 pub mod signup;
+pub mod verify;
 
 use crate::error::PageError;
 

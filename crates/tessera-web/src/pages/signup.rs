@@ -159,7 +159,17 @@ pub async fn submit(
         roles: vec![],
     };
     match state.accounts().sign_up(input, &ctx).await {
-        Ok(()) => Ok(render(StatusCode::OK, &SignupDone { return_to_query: urlencode(&return_to) }, &[])),
+        Ok(()) => {
+            // A verification link for the address typed (sent only when it is this account's
+            // and unverified; the answer is the same either way).
+            let mut cookies = Vec::new();
+            if let Some(flows) = state.email().filter(|_| !form.email.trim().is_empty()) {
+                let (browser, cookie) = crate::pages::email::browser_binding(&state, &headers)?;
+                flows.send_verification_to(&form.email, &browser.hash(), &ctx).await?;
+                cookies.extend(cookie);
+            }
+            Ok(render(StatusCode::OK, &SignupDone { return_to_query: urlencode(&return_to) }, &cookies))
+        }
         Err(CoreError::Invalid(msg)) => form_page(&state, &headers, StatusCode::BAD_REQUEST, None, &return_to, typed, Some(&msg)),
         Err(e) => Err(e.into()),
     }

@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod email;
 mod settings;
+pub use email::{EmailConfig, EmailSettings, SmtpSecurity, SmtpUrl};
 pub use settings::*;
 
 /// Top-level keys and the environment variables that set them directly.
@@ -127,6 +129,8 @@ pub struct Config {
     pub admin_api_key: Option<String>,
     /// Sign-in throttling, if enabled.
     pub throttle: Option<tessera_core::throttle::ThrottlePolicy>,
+    /// `[email]`: SMTP or the outbox directory.
+    pub email: EmailConfig,
 }
 
 impl Config {
@@ -190,7 +194,9 @@ impl Config {
         if s.database.acquire_timeout.as_ref().is_some_and(|d| d.0.is_zero()) {
             bail!("database.acquire_timeout must be longer than zero");
         }
+        let email = EmailConfig::from_settings(s.email)?;
         Ok(Self {
+            email,
             listen,
             issuer,
             data_dir,

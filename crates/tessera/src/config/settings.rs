@@ -43,6 +43,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     /// `[throttle]`.
     pub throttle: ThrottleSettings,
+    /// `[email]`.
+    pub email: super::email::EmailSettings,
 }
 
 /// `[throttle]`: brute-force defences on sign-in.
