@@ -52,3 +52,6 @@ mod body_limit;
 mod error_codes;
 mod faults;
 mod outbox;
+mod mail;
+mod mail_flows;
+mod smtp_sink;
