@@ -22,6 +22,8 @@ tessera_testkit::backend_tests!(
     a_reset_challenge_is_used_once_under_concurrency,
     a_challenge_from_another_browser_or_expired_changes_nothing,
     a_new_challenge_replaces_the_users_earlier_one,
+    a_verification_marks_the_current_address_once_and_a_change_clears_it,
+    a_sign_in_code_is_used_once_and_wrong_codes_use_it_up,
 );
 
 async fn a_due_message_is_claimed_once_until_its_lease_lapses(db: TestDb) {
@@ -173,4 +175,72 @@ async fn a_new_challenge_replaces_the_users_earlier_one(db: TestDb) {
     assert!(db.store.find_challenge(&first.hash(), now()).await.unwrap().is_none(), "the older link stops working");
     assert!(db.store.find_challenge(&second.hash(), now()).await.unwrap().is_some());
     assert_eq!(db.store.count_unsent_mail().await.unwrap(), 2, "both mails are still sent");
+}
+
+fn verification(user: tessera_core::ids::UserId, email: &str, browser: &TokenHash) -> (SecretToken, NewChallenge) {
+    let (token, mut c) = challenge(user, browser, 30);
+    c.purpose = ChallengePurpose::VerifyEmail;
+    c.email = email.into();
+    (token, c)
+}
+
+async fn a_verification_marks_the_current_address_once_and_a_change_clears_it(db: TestDb) {
+    let alice = create(db.store.as_ref(), "alice", Some("alice@example.com")).await;
+    let bob = create(db.store.as_ref(), "bob", Some("bob@example.com")).await;
+    let browser = TokenHash::of(b"browser");
+    let (token, c) = verification(alice.id, "alice@example.com", &browser);
+    db.store.create_challenge_with_mail(&c, b"mail").await.unwrap();
+    let other = TokenHash::of(b"other");
+    assert!(db.store.verify_email_with_challenge(&token.hash(), Some(&other), None, now()).await.unwrap().is_none(), "another browser");
+    assert!(db.store.verify_email_with_challenge(&token.hash(), Some(&other), Some(bob.id), now()).await.unwrap().is_none(), "another user");
+    assert_eq!(db.store.verify_email_with_challenge(&token.hash(), None, Some(alice.id), now()).await.unwrap(), Some(alice.id), "the owner, signed in");
+    assert!(db.store.verify_email_with_challenge(&token.hash(), Some(&browser), None, now()).await.unwrap().is_none(), "once");
+    assert!(db.store.find_user_by_id(alice.id).await.unwrap().unwrap().email_verified());
+
+    use tessera_core::user::{Email, UserUpdate};
+    let same = UserUpdate { username: None, email: Some(Some(Email::parse("ALICE@example.com").unwrap())), display_name: None };
+    assert!(db.store.update_user(alice.id, &same, now()).await.unwrap().email_verified(), "the same address in another case stays confirmed");
+    let new = UserUpdate { username: None, email: Some(Some(Email::parse("alice@new.example").unwrap())), display_name: None };
+    assert!(!db.store.update_user(alice.id, &new, now()).await.unwrap().email_verified(), "a new address is unconfirmed");
+
+    // A link mailed to the old address cannot confirm the new one.
+    let (old_link, c) = verification(alice.id, "ALICE@example.com", &browser);
+    db.store.create_challenge_with_mail(&c, b"mail").await.unwrap();
+    assert!(db.store.verify_email_with_challenge(&old_link.hash(), Some(&browser), None, now()).await.unwrap().is_none());
+    assert!(!db.store.find_user_by_id(alice.id).await.unwrap().unwrap().email_verified());
+}
+
+async fn a_sign_in_code_is_used_once_and_wrong_codes_use_it_up(db: TestDb) {
+    let alice = create(db.store.as_ref(), "alice", Some("alice@example.com")).await;
+    let browser = TokenHash::of(b"browser");
+    let code = TokenHash::of(b"123456");
+    let (link, mut c) = challenge(alice.id, &browser, 10);
+    c.purpose = ChallengePurpose::SignIn;
+    c.code = Some(code);
+    db.store.create_challenge_with_mail(&c, b"mail").await.unwrap();
+    let other = TokenHash::of(b"other");
+    assert!(db.store.take_sign_in_by_code(&other, &code, 5, now()).await.unwrap().is_none(), "another browser");
+    let store = Arc::new(db.store.clone());
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move { s.take_sign_in_by_code(&browser, &code, 5, now()).await.unwrap() }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap().is_some());
+    }
+    assert_eq!(winners, 1, "once only");
+    assert!(db.store.take_sign_in_by_link(&link.hash(), &browser, 5, now()).await.unwrap().is_none(), "its link went with it");
+
+    // Five wrong codes use a challenge up, the right code included.
+    let (link, mut c) = challenge(alice.id, &browser, 10);
+    c.purpose = ChallengePurpose::SignIn;
+    c.code = Some(code);
+    db.store.create_challenge_with_mail(&c, b"mail").await.unwrap();
+    for _ in 0..5 {
+        db.store.record_sign_in_code_failure(&browser).await.unwrap();
+    }
+    assert!(db.store.take_sign_in_by_code(&browser, &code, 5, now()).await.unwrap().is_none());
+    assert!(db.store.take_sign_in_by_link(&link.hash(), &browser, 5, now()).await.unwrap().is_none());
 }

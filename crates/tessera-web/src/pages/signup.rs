@@ -161,14 +161,13 @@ pub async fn submit(
     match state.accounts().sign_up(input, &ctx).await {
         Ok(()) => {
             // A verification link for the address typed (sent only when it is this account's
-            // and unverified; the answer is the same either way).
-            let mut cookies = Vec::new();
+            // and unverified; the answer is the same either way). Sign-up sets no cookie, so
+            // the link is bound to this browser only if it already has a mail cookie; else
+            // it works once the new user signs in.
             if let Some(flows) = state.email().filter(|_| !form.email.trim().is_empty()) {
-                let (browser, cookie) = crate::pages::email::browser_binding(&state, &headers)?;
-                flows.send_verification_to(&form.email, &browser.hash(), &ctx).await?;
-                cookies.extend(cookie);
+                flows.send_verification_to(&form.email, crate::pages::email::browser(&headers).as_ref(), &ctx).await?;
             }
-            Ok(render(StatusCode::OK, &SignupDone { return_to_query: urlencode(&return_to) }, &cookies))
+            Ok(render(StatusCode::OK, &SignupDone { return_to_query: urlencode(&return_to) }, &[]))
         }
         Err(CoreError::Invalid(msg)) => form_page(&state, &headers, StatusCode::BAD_REQUEST, None, &return_to, typed, Some(&msg)),
         Err(e) => Err(e.into()),

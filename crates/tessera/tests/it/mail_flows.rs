@@ -16,6 +16,7 @@ on_both_backends!(
     a_mailed_code_signs_in_once_and_only_in_the_asking_browser,
     a_mailed_link_signs_in_once,
     sign_in_by_email_is_off_unless_configured,
+    sign_up_mails_a_link_that_works_after_signing_in_and_a_new_address_is_unconfirmed,
 );
 
 async fn a_verification_link_confirms_the_address_once(backend: Backend) {
@@ -171,4 +172,57 @@ async fn sign_in_by_email_is_off_unless_configured(backend: Backend) {
     assert!(login.contains("Forgot password?"));
     assert_eq!(app.client.get(format!("{}/login/email", app.base)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     assert_eq!(app.client.get(format!("{}/login/email/link?token=abc", app.base)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+const ADMIN_KEY: &str = "mail-admin-key-0123456789-abcdefghijklmnopqrst";
+
+async fn sign_up_mails_a_link_that_works_after_signing_in_and_a_new_address_is_unconfirmed(backend: Backend) {
+    let app = spawn_app_with_env(backend, &[("TESSERA_SIGNUP__ENABLED", "true"), ("TESSERA_ADMIN__API_KEY", ADMIN_KEY)]).await;
+    let browser = client();
+    let page = browser.get(format!("{}/signup", app.base)).send().await.unwrap().text().await.unwrap();
+    let csrf = field_value(&page, "csrf_token").unwrap();
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("return_to", "/account"),
+        ("username", "sam"),
+        ("email", "sam@example.com"),
+        ("name", ""),
+        ("password", crate::helpers::PASSWORD),
+    ];
+    let res = browser.post(format!("{}/signup", app.base)).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mail = outbox_files(app.data_dir(), 1, Duration::from_secs(10)).await;
+    assert_eq!(mail.len(), 1, "a verification link at sign-up");
+    let link = smtp_sink::link(&mail[0], &format!("{}/email/verify?token=", app.issuer)).unwrap().replace(&app.issuer, &app.base);
+    // Sign-up sets no cookie, so the link asks the new user to sign in first …
+    assert!(browser.get(&link).send().await.unwrap().text().await.unwrap().contains("Sign in to confirm"));
+    let session = crate::durability::sign_in(&app.base, "sam").await;
+    // … and then works for them (in any browser where they are signed in).
+    let signed_in = bare_client().get(&link).header("cookie", format!("tessera_session={session}")).send().await.unwrap().text().await.unwrap();
+    let csrf = field_value(&signed_in, "csrf_token").expect("a confirm button for the signed-in owner");
+    let token = link.rsplit_once("token=").unwrap().1.to_owned();
+    let done = bare_client()
+        .post(format!("{}/email/verify", app.base))
+        .header("cookie", format!("tessera_session={session}"))
+        .form(&[("csrf_token", csrf.as_str()), ("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let user = app.accounts.find_user_by_login("sam").await.unwrap();
+    assert!(user.email_verified());
+
+    // The admin API shows it, and an address change makes the new address unconfirmed, mails
+    // it a link and tells the old one.
+    let url = format!("{}/admin/v1/users/{}", app.base, user.id);
+    let view: serde_json::Value = bare_client().get(&url).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    assert_eq!(view["email_verified"], true);
+    let patched = bare_client().patch(&url).bearer_auth(ADMIN_KEY).json(&serde_json::json!({"email": "sam.new@example.com"})).send().await.unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    let view: serde_json::Value = patched.json().await.unwrap();
+    assert_eq!((view["email"].as_str(), view["email_verified"].as_bool()), (Some("sam.new@example.com"), Some(false)));
+    let mail = outbox_files(app.data_dir(), 3, Duration::from_secs(10)).await;
+    assert_eq!(mail.len(), 3);
+    assert!(mail.iter().any(|m| m.contains("To: sam@example.com") && m.contains("Your e-mail address was changed")), "the old address is told");
+    assert!(mail.iter().any(|m| m.contains("To: sam.new@example.com") && m.contains("/email/verify?token=")), "the new one gets a link");
 }

@@ -67,7 +67,7 @@ impl EmailFlows {
 
     /// After sign-up: mails a verification link to the account with `address`, if it exists
     /// and is unverified. Answers the same either way (sign-up tells nothing).
-    pub async fn send_verification_to(&self, address: &str, browser: &TokenHash, ctx: &RequestContext) -> Result<(), CoreError> {
+    pub async fn send_verification_to(&self, address: &str, browser: Option<&TokenHash>, ctx: &RequestContext) -> Result<(), CoreError> {
         let canonical_address = canonical(address.trim());
         if canonical_address.is_empty() || canonical_address.len() > 320 {
             return Ok(());
@@ -75,7 +75,7 @@ impl EmailFlows {
         let Some(found) = self.deps.store.find_user_credentials_by_login(&canonical_address).await? else { return Ok(()) };
         let owns_address = found.user.email.as_ref().is_some_and(|e| e.canonical() == canonical_address);
         if owns_address {
-            self.send_verification(&found.user, Some(browser), ctx).await?;
+            self.send_verification(&found.user, browser, ctx).await?;
         }
         Ok(())
     }
