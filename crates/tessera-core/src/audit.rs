@@ -58,6 +58,14 @@ pub enum AuditKind {
     PasskeyRemoved,
     /// An administrator removed every second factor of a user.
     MfaReset,
+    /// An upstream provider's tokens were kept in the credential vault (after a sign-in).
+    UpstreamTokensKept,
+    /// A kept upstream access token was refreshed.
+    UpstreamTokensRefreshed,
+    /// Kept upstream tokens were dropped (by their user or an administrator).
+    UpstreamTokensDropped,
+    /// A client received a user's kept upstream access token through token exchange.
+    UpstreamTokenExchanged,
 }
 
 impl AuditKind {
@@ -88,6 +96,10 @@ impl AuditKind {
             AuditKind::PasskeyRenamed => "passkey_renamed",
             AuditKind::PasskeyRemoved => "passkey_removed",
             AuditKind::MfaReset => "mfa_reset",
+            AuditKind::UpstreamTokensKept => "upstream_tokens_kept",
+            AuditKind::UpstreamTokensRefreshed => "upstream_tokens_refreshed",
+            AuditKind::UpstreamTokensDropped => "upstream_tokens_dropped",
+            AuditKind::UpstreamTokenExchanged => "upstream_token_exchanged",
         }
     }
 }
