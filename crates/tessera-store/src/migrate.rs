@@ -79,6 +79,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_outbox.sql"),
         postgres: include_str!("../migrations/postgres/0012_outbox.sql"),
     },
+    Migration {
+        version: 15,
+        name: "vault",
+        sqlite: include_str!("../migrations/sqlite/0015_vault.sql"),
+        postgres: include_str!("../migrations/postgres/0015_vault.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

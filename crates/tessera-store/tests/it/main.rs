@@ -15,3 +15,4 @@ mod sessions;
 mod setup;
 mod support;
 mod users;
+mod vault;
