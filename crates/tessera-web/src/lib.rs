@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::accounts::Accounts;
 use tessera_core::oauth::provider::{Provider, paths};
+use tessera_core::vault::Vault;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -66,6 +67,7 @@ struct Inner {
     accounts: Accounts,
     provider: Provider,
     config: WebConfig,
+    vault: Option<Vault>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -77,7 +79,17 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Builds the state.
     pub fn new(accounts: Accounts, provider: Provider, config: WebConfig) -> Self {
-        Self { inner: Arc::new(Inner { accounts, provider, config }) }
+        Self { inner: Arc::new(Inner { accounts, provider, config, vault: None }) }
+    }
+    /// The same state with the credential vault (the account page lists and drops kept
+    /// upstream tokens).
+    pub fn with_vault(self, vault: Vault) -> Self {
+        let i = &self.inner;
+        Self { inner: Arc::new(Inner { accounts: i.accounts.clone(), provider: i.provider.clone(), config: i.config.clone(), vault: Some(vault) }) }
+    }
+    /// The credential vault, if there is one.
+    pub fn vault(&self) -> Option<&Vault> {
+        self.inner.vault.as_ref()
     }
     /// The OAuth provider.
     pub fn provider(&self) -> &Provider {
@@ -125,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account", get(pages::account::show))
         .route("/account/password", post(pages::account::change_password))
         .route("/account/sessions/{handle}/end", post(pages::account::end_session))
+        .route("/account/upstream-tokens/{provider}/drop", post(pages::upstream_tokens::drop_tokens))
         .route("/password/strength", post(pages::assets::strength))
         .route("/oauth2/consent", post(oauth::authorize::consent))
         .route("/oauth2/logout/confirm", post(oauth::logout::confirm))

@@ -65,6 +65,7 @@ struct AccountPage<'a> {
     recovery_left: u32,
     continue_to: Option<String>,
     continue_query: String,
+    upstream_tokens: Vec<crate::pages::upstream_tokens::KeptTokenRow>,
 }
 
 struct PasskeyRow {
@@ -135,6 +136,7 @@ pub(crate) async fn account_page_continuing(
             last_used: p.last_used_at.and_then(|t| t.format(fmt).ok()),
         })
         .collect();
+    let upstream_tokens = crate::pages::upstream_tokens::rows(state, who).await?;
     let page = AccountPage {
         username: who.user.username.as_str(),
         email: who.user.email.as_ref().map(|e| e.as_str()),
@@ -153,6 +155,7 @@ pub(crate) async fn account_page_continuing(
         recovery_left: factors.recovery_codes,
         continue_query: continue_to.as_deref().map(|c| format!("&continue={}", urlencode(c))).unwrap_or_default(),
         continue_to,
+        upstream_tokens,
     };
     Ok(render(status, &page, &[]))
 }
@@ -171,6 +174,7 @@ pub async fn show(
         Some("passkey_removed") => Some("The passkey has been removed."),
         Some("totp_enabled") => Some("Two-step verification with an authenticator app is on."),
         Some("totp_removed") => Some("The authenticator app has been turned off."),
+        Some("upstream_tokens_dropped") => Some("The kept upstream tokens have been dropped."),
         _ => None,
     };
     let continue_to = q.continue_to.as_deref().map(|c| safe_return_to(Some(c)));

@@ -9,6 +9,7 @@ pub mod mfa;
 mod reauth;
 pub mod setup;
 pub mod signup;
+pub mod upstream_tokens;
 
 use crate::error::PageError;
 
