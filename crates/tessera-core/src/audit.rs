@@ -60,6 +60,14 @@ pub enum AuditKind {
     MfaReset,
     /// A user proved their e-mail address with a mailed link.
     EmailVerified,
+    /// An upstream provider's tokens were kept in the credential vault (after a sign-in).
+    UpstreamTokensKept,
+    /// A kept upstream access token was refreshed.
+    UpstreamTokensRefreshed,
+    /// Kept upstream tokens were dropped (by their user or an administrator).
+    UpstreamTokensDropped,
+    /// A client received a user's kept upstream access token through token exchange.
+    UpstreamTokenExchanged,
 }
 
 impl AuditKind {
@@ -91,6 +99,10 @@ impl AuditKind {
             AuditKind::PasskeyRemoved => "passkey_removed",
             AuditKind::MfaReset => "mfa_reset",
             AuditKind::EmailVerified => "email_verified",
+            AuditKind::UpstreamTokensKept => "upstream_tokens_kept",
+            AuditKind::UpstreamTokensRefreshed => "upstream_tokens_refreshed",
+            AuditKind::UpstreamTokensDropped => "upstream_tokens_dropped",
+            AuditKind::UpstreamTokenExchanged => "upstream_token_exchanged",
         }
     }
 }

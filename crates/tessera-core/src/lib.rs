@@ -19,5 +19,6 @@ pub mod store;
 pub mod throttle;
 pub mod upstream;
 pub mod user;
+pub mod vault;
 
 pub use error::CoreError;

@@ -17,6 +17,7 @@ mod outbox;
 mod query;
 mod rows;
 mod store;
+mod vault;
 mod visibility;
 
 pub use backend::{ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DatabaseKind};

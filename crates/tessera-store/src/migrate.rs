@@ -85,6 +85,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_email.sql"),
         postgres: include_str!("../migrations/postgres/0014_email.sql"),
     },
+    Migration {
+        version: 15,
+        name: "vault",
+        sqlite: include_str!("../migrations/sqlite/0015_vault.sql"),
+        postgres: include_str!("../migrations/postgres/0015_vault.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::accounts::Accounts;
 use tessera_core::oauth::provider::{Provider, paths};
+use tessera_core::vault::Vault;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -62,11 +63,13 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     accounts: Accounts,
     provider: Provider,
     config: WebConfig,
     email: Option<tessera_core::mail::flows::EmailFlows>,
+    vault: Option<Vault>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -78,16 +81,30 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Builds the state.
     pub fn new(accounts: Accounts, provider: Provider, config: WebConfig) -> Self {
-        Self { inner: Arc::new(Inner { accounts, provider, config, email: None }) }
+        Self { inner: Arc::new(Inner { accounts, provider, config, email: None, vault: None }) }
+    }
+    /// The same state with one optional part changed.
+    fn with(self, f: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = (*self.inner).clone();
+        f(&mut inner);
+        Self { inner: Arc::new(inner) }
     }
     /// Adds the e-mail flows (password reset); without them those pages answer 404.
     pub fn with_email(self, email: tessera_core::mail::flows::EmailFlows) -> Self {
-        let i = &self.inner;
-        Self { inner: Arc::new(Inner { accounts: i.accounts.clone(), provider: i.provider.clone(), config: i.config.clone(), email: Some(email) }) }
+        self.with(|i| i.email = Some(email))
     }
     /// The e-mail flows, when mail is set up.
     pub fn email(&self) -> Option<&tessera_core::mail::flows::EmailFlows> {
         self.inner.email.as_ref()
+    }
+    /// The same state with the credential vault (the account page lists and drops kept
+    /// upstream tokens).
+    pub fn with_vault(self, vault: Vault) -> Self {
+        self.with(|i| i.vault = Some(vault))
+    }
+    /// The credential vault, if there is one.
+    pub fn vault(&self) -> Option<&Vault> {
+        self.inner.vault.as_ref()
     }
     /// The OAuth provider.
     pub fn provider(&self) -> &Provider {
@@ -142,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account", get(pages::account::show))
         .route("/account/password", post(pages::account::change_password))
         .route("/account/sessions/{handle}/end", post(pages::account::end_session))
+        .route("/account/upstream-tokens/{provider}/drop", post(pages::upstream_tokens::drop_tokens))
         .route("/password/strength", post(pages::assets::strength))
         .route("/oauth2/consent", post(oauth::authorize::consent))
         .route("/oauth2/logout/confirm", post(oauth::logout::confirm))

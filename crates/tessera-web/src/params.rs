@@ -74,6 +74,12 @@ pub fn token(p: &Pairs) -> Result<TokenParams, OAuthError> {
         client_secret: single(p, "client_secret")?,
         client_assertion_type: single(p, "client_assertion_type")?,
         client_assertion: single(p, "client_assertion")?,
+        subject_token: single(p, "subject_token")?,
+        subject_token_type: single(p, "subject_token_type")?,
+        requested_token_type: single(p, "requested_token_type")?,
+        actor_token: single(p, "actor_token")?,
+        actor_token_type: single(p, "actor_token_type")?,
+        audience: many(p, "audience"),
     })
 }
 

@@ -19,6 +19,8 @@ use tessera_core::outbox::consumer::OutboxConsumer;
 use tessera_core::clock::{SharedClock, SystemClock};
 use tessera_core::password::PasswordHasher;
 use tessera_core::session::SessionPolicy;
+use tessera_core::auditor::Auditor;
+use tessera_core::vault::{TokenSealer, Vault};
 use tessera_store::{ConnectOptions, SqlStore};
 use tessera_web::{AppState, WebConfig};
 
@@ -60,6 +62,9 @@ pub struct Services {
     pub master_key: [u8; 32],
     /// E-mail: the flows that send mail, and the sender of the mail outbox.
     pub mail: crate::mailer::Mail,
+    /// The credential vault (federation keeps upstream tokens through it as its
+    /// `TokenKeeper`; token exchange hands them out).
+    pub vault: Vault,
 }
 
 impl std::fmt::Debug for Services {
@@ -82,7 +87,8 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
     pc.grants.max_lifetime = time::Duration::try_from(config.grant_max_lifetime)?;
     pc.grants.sessions = session_policy(config)?;
     pc.allow_private_backchannel = config.allow_private_backchannel;
-    let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc);
+    let vault = vault(config, store.clone(), clock.clone(), &master_key)?;
+    let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc).with_upstream_tokens(Arc::new(vault.clone()));
     let outbox = OutboxConsumer::new(store.clone(), Arc::new(provider.clone()), clock.clone());
     let clock_for_mail = clock.clone();
     let mut accounts = accounts(config, store.clone(), clock, issuer, &master_key)?.with_events(Arc::new(outbox.clone()));
@@ -91,7 +97,16 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
         accounts = accounts.with_throttle(tessera_core::throttle::Throttle::new(store.clone(), policy, &key));
     }
     let mail = crate::mailer::Mail::build(config, issuer, store.clone(), &accounts, Arc::new(outbox.clone()), clock_for_mail, &master_key)?;
-    Ok(Services { store, accounts, provider, outbox, master_key, mail })
+    Ok(Services { store, accounts, provider, outbox, master_key, mail, vault })
+}
+
+/// The credential vault: upstream tokens sealed under the `upstream-tokens` purpose key,
+/// audited, dropped from the account page after a recent sign-in. Federation adds its
+/// refresher with [`Vault::with_refresher`].
+pub fn vault(config: &Config, store: Arc<SqlStore>, clock: SharedClock, master_key: &[u8; 32]) -> anyhow::Result<Vault> {
+    let sealer = TokenSealer::new(&crate::keys::derive(master_key, "upstream-tokens")?)?;
+    let auditor = Auditor::new(store.clone(), clock.clone());
+    Ok(Vault::new(store, sealer, clock, time::Duration::try_from(config.reauth_window)?).with_auditor(auditor))
 }
 
 /// Strong-authentication settings: TOTP secrets sealed with a key derived from the master
@@ -169,7 +184,7 @@ impl Application {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let issuer = config.issuer_for(addr);
-        let Services { store, accounts, provider, outbox, master_key: master, mail } = services(&config, &issuer, clock.clone()).await?;
+        let Services { store, accounts, provider, outbox, master_key: master, mail, vault } = services(&config, &issuer, clock.clone()).await?;
 
         let tls = match &config.tls {
             Some((cert, key)) => Some(
@@ -188,7 +203,7 @@ impl Application {
             request_timeout: config.request_timeout,
             admin_api_key_hash: config.admin_api_key.as_deref().map(|k| tessera_core::secret::TokenHash::of(k.as_bytes())),
         };
-        let state = AppState::new(accounts, provider, web).with_email(mail.flows.clone());
+        let state = AppState::new(accounts, provider, web).with_email(mail.flows.clone()).with_vault(vault);
         Ok(Self { listener, addr, issuer, state, store, outbox, mail, clock, tls, header_read_timeout: config.header_read_timeout })
     }
 
@@ -210,6 +225,11 @@ impl Application {
     /// The OAuth provider.
     pub fn provider(&self) -> &Provider {
         self.state.provider()
+    }
+
+    /// The credential vault.
+    pub fn vault(&self) -> Option<&Vault> {
+        self.state.vault()
     }
 
     /// Applies the outbox events a stopped server (this one before a crash, or another node)

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tessera_core::accounts::{Accounts, CreateUser};
 use tessera_core::oauth::client::ClientRegistration;
+use tessera_core::oauth::upstream_access::UpstreamAllowance;
 use tessera_core::clock::{SharedClock, SystemClock};
 use tessera_core::secret::Password;
 use tessera_core::session::RequestContext;
@@ -128,6 +129,15 @@ pub struct ClientArgs {
     /// Absolute lifetime of this client's grants, e.g. 30d (default: [oauth] grant_max_lifetime).
     #[arg(long, value_parser = crate::config::parse_duration)]
     pub grant_lifetime: Option<std::time::Duration>,
+    /// Let this (confidential) client obtain its users' kept upstream tokens of PROVIDER
+    /// through token exchange (RFC 8693), optionally only tokens carrying no scopes beyond
+    /// those listed: PROVIDER[:SCOPE,SCOPE]. Repeatable.
+    #[arg(long = "token-exchange", value_name = "PROVIDER[:SCOPE,SCOPE]", value_parser = parse_allowance)]
+    pub token_exchange: Vec<UpstreamAllowance>,
+}
+
+fn parse_allowance(s: &str) -> Result<UpstreamAllowance, String> {
+    s.parse().map_err(|e: tessera_core::CoreError| e.to_string())
 }
 
 /// `tessera keys …`.
@@ -370,6 +380,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Valu
                 jwks,
                 admin_api: a.admin_api,
                 grant_lifetime: a.grant_lifetime.map(|d| d.as_secs()),
+                token_exchange: a.token_exchange,
             };
             let (client, secret) = provider.register_client(reg).await?;
             match secret {

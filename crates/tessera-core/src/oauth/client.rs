@@ -4,6 +4,7 @@ use crate::CoreError;
 use crate::jose::{JwsAlg, VerifyingKey};
 use crate::oauth::client_uri::{UriUse, check_client_uri};
 use crate::oauth::scope::{ADMIN_SCOPE, STANDARD_SCOPES, Scopes};
+use crate::oauth::upstream_access::{TOKEN_EXCHANGE_GRANT, UpstreamAllowance, check_allowances};
 use crate::secret::TokenHash;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -47,6 +48,10 @@ pub enum GrantType {
     RefreshToken,
     /// `client_credentials`.
     ClientCredentials,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693): upstream tokens kept in
+    /// the credential vault, for the providers the client's `token_exchange` allows.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
@@ -56,6 +61,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::TokenExchange => TOKEN_EXCHANGE_GRANT,
         }
     }
     /// Parses a wire name.
@@ -64,6 +70,7 @@ impl GrantType {
             "authorization_code" => Some(GrantType::AuthorizationCode),
             "refresh_token" => Some(GrantType::RefreshToken),
             "client_credentials" => Some(GrantType::ClientCredentials),
+            TOKEN_EXCHANGE_GRANT => Some(GrantType::TokenExchange),
             _ => None,
         }
     }
@@ -151,6 +158,10 @@ pub struct Client {
     /// Absolute lifetime of its grants in seconds (`None`: the server's default).
     #[serde(default)]
     pub grant_lifetime: Option<u64>,
+    /// The upstream providers (and scopes) whose kept tokens it may obtain through token
+    /// exchange (see [`UpstreamAllowance`]).
+    #[serde(default)]
+    pub token_exchange: Vec<UpstreamAllowance>,
     /// When it was registered.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -268,6 +279,10 @@ pub struct ClientRegistration {
     pub admin_api: bool,
     /// Absolute lifetime of its grants in seconds (default: the server's setting).
     pub grant_lifetime: Option<u64>,
+    /// Upstream providers (and scopes) whose kept tokens it may obtain through token
+    /// exchange; adds the token-exchange grant. Confidential clients only.
+    #[serde(default)]
+    pub token_exchange: Vec<UpstreamAllowance>,
 }
 
 /// A validated registration.
@@ -336,6 +351,8 @@ impl ClientRegistration {
             Scopes::parse(&self.scopes.join(" ")).map_err(CoreError::Invalid)?.iter().map(str::to_owned).collect()
         };
         check_admin_registration(self.admin_api, &grant_types, &mut scopes)?;
+        let mut token_exchange = self.token_exchange;
+        check_allowances(&mut token_exchange, self.public, &mut grant_types)?;
         if self.grant_lifetime.is_some_and(|s| s == 0 || s > MAX_GRANT_LIFETIME_SECS) {
             return Err(CoreError::Invalid("grant_lifetime must be between 1 second and 10 years".into()));
         }
@@ -377,6 +394,7 @@ impl ClientRegistration {
                 jwks: self.jwks,
                 admin_api: self.admin_api,
                 grant_lifetime: self.grant_lifetime,
+                token_exchange,
                 created_at: now,
             },
             secret,

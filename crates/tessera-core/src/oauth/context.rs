@@ -1,5 +1,6 @@
 //! What every provider slice works with: the OAuth store, the narrow account port, the key
-//! ring, the clock, the settings, and the client cache in front of the client registry.
+//! ring, the clock, the settings, the client cache in front of the client registry, and the
+//! credential vault's port for token exchange.
 
 use crate::clock::SharedClock;
 use crate::oauth::client::{Client, ClientId};
@@ -9,7 +10,8 @@ use crate::oauth::keys::KeyRing;
 use crate::oauth::users::ProviderAccounts;
 use crate::error::StoreError;
 use crate::oauth::store::OAuthStore;
-use std::sync::Arc;
+use crate::vault::UpstreamTokenSource;
+use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 
 /// The provider's dependencies, shared by its slices.
@@ -26,6 +28,8 @@ pub(crate) struct OAuthContext {
     pub(crate) config: ProviderConfig,
     /// Recently read clients.
     pub(crate) clients: ClientCache,
+    /// The credential vault, for token exchange (set once at start; none: no exchange).
+    pub(crate) upstream: OnceLock<Arc<dyn UpstreamTokenSource>>,
 }
 
 impl OAuthContext {

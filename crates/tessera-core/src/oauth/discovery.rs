@@ -3,6 +3,7 @@
 
 use crate::mfa::level::ACR_VALUES_SUPPORTED;
 use crate::oauth::config::{ProviderConfig, paths};
+use crate::oauth::upstream_access::TOKEN_EXCHANGE_GRANT;
 use serde_json::{Value, json};
 
 /// The OpenID Provider / RFC 8414 metadata document.
@@ -19,7 +20,7 @@ pub(crate) fn document(c: &ProviderConfig) -> Value {
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE_GRANT],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "userinfo_signing_alg_values_supported": ["none"],

@@ -30,6 +30,7 @@ pub mod scope;
 pub mod store;
 pub mod target;
 pub mod token;
+pub mod upstream_access;
 pub mod users;
 pub mod visibility;
 

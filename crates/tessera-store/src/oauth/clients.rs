@@ -32,13 +32,14 @@ struct ClientRow {
     jwks: Option<String>,
     admin_api: bool,
     grant_lifetime: Option<i64>,
+    token_exchange: String,
     created_at: i64,
 }
 
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, skip_consent, \
-         require_mfa, auth_method, backchannel_logout_uri, id_token_alg, jwks, admin_api, grant_lifetime, introspection, resource, created_at"
+         require_mfa, auth_method, backchannel_logout_uri, id_token_alg, jwks, admin_api, grant_lifetime, introspection, resource, token_exchange, created_at"
     };
 }
 
@@ -65,6 +66,7 @@ impl ClientRow {
             jwks: self.jwks.as_deref().map(serde_json::from_str).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?,
             admin_api: self.admin_api,
             grant_lifetime: self.grant_lifetime.map(u64::try_from).transpose().map_err(|_| corrupt("grant lifetime"))?,
+            token_exchange: serde_json::from_str(&self.token_exchange).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             created_at: ts(self.created_at)?,
         })
     }
@@ -73,9 +75,10 @@ impl ClientRow {
 pub(super) async fn create_client(store: &SqlStore, c: &Client) -> Result<(), StoreError> {
     let grants: Vec<String> = c.grant_types.iter().map(|g| g.as_str().to_owned()).collect();
     let jwks = c.jwks.as_ref().map(|j| j.to_string());
+    let token_exchange = serde_json::to_string(&c.token_exchange).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     on_db!(store, write, |pool| {
         sqlx::query(
-            concat!("INSERT INTO clients (", client_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"),
+            concat!("INSERT INTO clients (", client_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"),
         )
         .bind(c.id.as_str())
         .bind(&c.name)
@@ -94,6 +97,7 @@ pub(super) async fn create_client(store: &SqlStore, c: &Client) -> Result<(), St
         .bind(c.grant_lifetime.and_then(|s| i64::try_from(s).ok()))
         .bind(c.introspection)
         .bind(c.resource.as_deref())
+        .bind(&token_exchange)
         .bind(c.created_at.unix_timestamp())
         .exec(pool)
         .await

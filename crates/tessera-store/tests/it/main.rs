@@ -16,3 +16,4 @@ mod sessions;
 mod setup;
 mod support;
 mod users;
+mod vault;

@@ -94,6 +94,7 @@ fn client(require_mfa: bool) -> Client {
         jwks: None,
         admin_api: false,
         grant_lifetime: None,
+        token_exchange: vec![],
         created_at: now(),
     }
 }

@@ -59,6 +59,7 @@ pub(crate) fn client(name: &str) -> Client {
         jwks: None,
         admin_api: false,
         grant_lifetime: None,
+        token_exchange: vec![],
         created_at: now(),
     }
 }
@@ -155,7 +156,8 @@ async fn clients_round_trip(db: TestDb) {
     full.skip_consent = true;
     full.auth_method = AuthMethod::PrivateKeyJwt;
     full.secret_hash = None;
-    full.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials];
+    full.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::TokenExchange];
+    full.token_exchange = vec!["github:repo,user:email".parse().unwrap(), "gitlab".parse().unwrap()];
     full.backchannel_logout_uri = Some("https://rp.example/backchannel".into());
     full.id_token_alg = JwsAlg::RS256;
     full.jwks = Some(serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "k1", "use": "sig"}]}));

@@ -67,6 +67,7 @@ struct AccountPage<'a> {
     recovery_left: u32,
     continue_to: Option<String>,
     continue_query: String,
+    upstream_tokens: Vec<crate::pages::upstream_tokens::KeptTokenRow>,
 }
 
 struct PasskeyRow {
@@ -137,6 +138,7 @@ pub(crate) async fn account_page_continuing(
             last_used: p.last_used_at.and_then(|t| t.format(fmt).ok()),
         })
         .collect();
+    let upstream_tokens = crate::pages::upstream_tokens::rows(state, who).await?;
     let page = AccountPage {
         username: who.user.username.as_str(),
         email: who.user.email.as_ref().map(|e| e.as_str()),
@@ -157,6 +159,7 @@ pub(crate) async fn account_page_continuing(
         recovery_left: factors.recovery_codes,
         continue_query: continue_to.as_deref().map(|c| format!("&continue={}", urlencode(c))).unwrap_or_default(),
         continue_to,
+        upstream_tokens,
     };
     Ok(render(status, &page, &[]))
 }
@@ -177,6 +180,7 @@ pub async fn show(
         Some("totp_removed") => Some("The authenticator app has been turned off."),
         Some("verification_sent") => Some("We have sent a link to your e-mail address. Open it in this browser to confirm the address."),
         Some("verification_not_sent") => Some("No link was sent: the address is confirmed already, or several links were sent recently."),
+        Some("upstream_tokens_dropped") => Some("The kept upstream tokens have been dropped."),
         _ => None,
     };
     let continue_to = q.continue_to.as_deref().map(|c| safe_return_to(Some(c)));

@@ -12,6 +12,7 @@ mod reauth;
 pub mod setup;
 pub mod signup;
 pub mod verify;
+pub mod upstream_tokens;
 
 use crate::error::PageError;
 

@@ -1523,6 +1523,8 @@ fn routes() -> Vec<(&'static str, String)> {
     add(&["POST"], "/account/passkeys".into());
     add(&["POST"], format!("/account/passkeys/{id}/rename"));
     add(&["POST"], "/account/passkeys/not-an-id/delete".into());
+    add(&["POST"], "/account/upstream-tokens/github/drop".into());
+    add(&["POST"], "/account/upstream-tokens/not%20a%20name/drop".into());
     add(&["GET"], "/static/webauthn.js".into());
     add(&["GET"], "/healthz".into());
     add(&["GET"], "/readyz".into());

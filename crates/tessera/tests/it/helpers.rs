@@ -32,6 +32,9 @@ pub struct TestApp {
     /// The issuer URL.
     #[allow(dead_code)]
     pub issuer: String,
+    /// The application's credential vault.
+    #[allow(dead_code)]
+    pub vault: tessera_core::vault::Vault,
     /// Which backend it runs on.
     #[allow(dead_code)]
     pub backend: Backend,
@@ -107,6 +110,7 @@ pub async fn spawn_app_with_clock(backend: Backend, extra: &[(&str, &str)], cloc
     let accounts = app.accounts().clone();
     let provider = app.provider().clone();
     let issuer = app.issuer().to_owned();
+    let vault = app.vault().expect("the application has a credential vault").clone();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = app
@@ -115,7 +119,7 @@ pub async fn spawn_app_with_clock(backend: Backend, extra: &[(&str, &str)], cloc
             })
             .await;
     });
-    TestApp { base, client: client(), accounts, provider, issuer, backend, data_dir, shutdown: Some(tx), _db: cleanup }
+    TestApp { base, client: client(), accounts, provider, issuer, vault, backend, data_dir, shutdown: Some(tx), _db: cleanup }
 }
 
 /// The request context of test actions taken outside HTTP.

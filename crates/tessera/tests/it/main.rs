@@ -48,6 +48,7 @@ mod hygiene;
 mod file_modes;
 mod backchannel_targets;
 mod login_defences;
+mod token_exchange;
 mod body_limit;
 mod error_codes;
 mod faults;

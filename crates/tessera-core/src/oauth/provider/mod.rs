@@ -38,7 +38,7 @@ pub use crate::oauth::config::{ProviderConfig, paths};
 pub use crate::oauth::events::{FeedBatch, event_types};
 pub use crate::oauth::introspect::VerifiedAccessToken;
 pub use crate::oauth::logout::EndSession;
-pub use crate::oauth::token::{TokenParams, TokenResponse};
+pub use crate::oauth::token::{ExchangedToken, TokenParams, TokenReply, TokenResponse};
 
 /// What an authorization request needs next.
 #[derive(Debug)]
@@ -71,7 +71,14 @@ impl Provider {
     /// Builds the provider. `users` is any account store ([`ProviderAccounts`]).
     pub fn new(store: Arc<dyn OAuthStore>, users: Arc<dyn ProviderAccounts>, keys: Arc<KeyRing>, clock: SharedClock, config: ProviderConfig) -> Self {
         let discovery = Arc::from(discovery::document(&config).to_string());
-        Self { inner: Arc::new(OAuthContext { store, users, keys, clock, config, clients: ClientCache::default() }), discovery }
+        Self { inner: Arc::new(OAuthContext { store, users, keys, clock, config, clients: ClientCache::default(), upstream: std::sync::OnceLock::new() }), discovery }
+    }
+
+    /// The same provider, handing out upstream tokens kept in `vault` through token exchange
+    /// (RFC 8693). Set once, at start; a second call is ignored.
+    pub fn with_upstream_tokens(self, vault: Arc<dyn crate::vault::UpstreamTokenSource>) -> Self {
+        let _ = self.inner.upstream.set(vault);
+        self
     }
 
     /// Settings.
@@ -174,7 +181,7 @@ impl Provider {
     }
 
     /// The token endpoint.
-    pub async fn token(&self, params: &TokenParams, presented: &PresentedClient) -> Result<TokenResponse, OAuthError> {
+    pub async fn token(&self, params: &TokenParams, presented: &PresentedClient) -> Result<TokenReply, OAuthError> {
         token::exchange(&self.inner, params, presented).await
     }
 

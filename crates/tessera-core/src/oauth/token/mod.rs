@@ -1,10 +1,15 @@
 //! The token endpoint (RFC 6749 §3.2): the request, client authentication, and one module
 //! per grant — [`code`] (authorization code + PKCE), [`refresh`] (rotation with reuse
-//! detection), [`client_credentials`]. Every grant answers with [`TokenResponse::bearer`].
+//! detection), [`client_credentials`], [`exchange`] (RFC 8693: a user's upstream token kept in
+//! the credential vault). Every grant but the exchange answers with [`TokenResponse::bearer`];
+//! the exchange answers with an [`ExchangedToken`].
 
 mod client_credentials;
 mod code;
+pub mod exchange;
 mod refresh;
+
+pub use exchange::ExchangedToken;
 
 use crate::ids::UserId;
 use crate::oauth::OAuthError;
@@ -44,6 +49,19 @@ pub struct TokenParams {
     pub client_assertion_type: Option<String>,
     /// `client_assertion`.
     pub client_assertion: Option<String>,
+    /// `subject_token` (token exchange).
+    pub subject_token: Option<String>,
+    /// `subject_token_type` (token exchange).
+    pub subject_token_type: Option<String>,
+    /// `requested_token_type` (token exchange).
+    pub requested_token_type: Option<String>,
+    /// `actor_token` (token exchange; delegation is not supported).
+    pub actor_token: Option<String>,
+    /// `actor_token_type` (token exchange).
+    pub actor_token_type: Option<String>,
+    /// `audience` (token exchange; not used: the requested token type names the upstream).
+    #[serde(default)]
+    pub audience: Vec<String>,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -73,13 +91,24 @@ impl TokenResponse {
     }
 }
 
+/// What the token endpoint answers: a bearer token response, or an exchanged token.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum TokenReply {
+    /// RFC 6749 §5.1.
+    Bearer(TokenResponse),
+    /// RFC 8693 §2.2.1.
+    Exchanged(ExchangedToken),
+}
+
 /// The token endpoint: authenticates the client, checks it may use the grant, redeems it.
-pub(crate) async fn exchange(ctx: &OAuthContext, params: &TokenParams, presented: &PresentedClient) -> Result<TokenResponse, OAuthError> {
+pub(crate) async fn exchange(ctx: &OAuthContext, params: &TokenParams, presented: &PresentedClient) -> Result<TokenReply, OAuthError> {
     let grant_type = params.grant_type.as_deref().ok_or_else(|| OAuthError::request("grant_type is required"))?;
     let grant = match grant_type {
         "authorization_code" => GrantType::AuthorizationCode,
         "refresh_token" => GrantType::RefreshToken,
         "client_credentials" => GrantType::ClientCredentials,
+        crate::oauth::upstream_access::TOKEN_EXCHANGE_GRANT => GrantType::TokenExchange,
         other => return Err(OAuthError::UnsupportedGrantType(format!("grant_type {other:?} is not supported"))),
     };
     let client = client_auth::authenticate(ctx, presented).await?;
@@ -87,9 +116,10 @@ pub(crate) async fn exchange(ctx: &OAuthContext, params: &TokenParams, presented
         return Err(OAuthError::UnauthorizedClient(format!("the client may not use {grant_type}")));
     }
     match grant {
-        GrantType::AuthorizationCode => code::redeem(ctx, &client, params).await,
-        GrantType::RefreshToken => refresh::refresh(ctx, &client, params).await,
-        GrantType::ClientCredentials => client_credentials::issue(ctx, &client, params),
+        GrantType::AuthorizationCode => code::redeem(ctx, &client, params).await.map(TokenReply::Bearer),
+        GrantType::RefreshToken => refresh::refresh(ctx, &client, params).await.map(TokenReply::Bearer),
+        GrantType::ClientCredentials => client_credentials::issue(ctx, &client, params).map(TokenReply::Bearer),
+        GrantType::TokenExchange => exchange::upstream_token(ctx, &client, params).await.map(TokenReply::Exchanged),
     }
 }
 
