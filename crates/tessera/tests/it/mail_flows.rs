@@ -17,6 +17,7 @@ on_both_backends!(
     a_mailed_link_signs_in_once,
     sign_in_by_email_is_off_unless_configured,
     sign_up_mails_a_link_that_works_after_signing_in_and_a_new_address_is_unconfirmed,
+    a_mailed_code_asks_for_the_second_factor_of_a_user_who_has_one,
 );
 
 async fn a_verification_link_confirms_the_address_once(backend: Backend) {
@@ -225,4 +226,32 @@ async fn sign_up_mails_a_link_that_works_after_signing_in_and_a_new_address_is_u
     assert_eq!(mail.len(), 3);
     assert!(mail.iter().any(|m| m.contains("To: sam@example.com") && m.contains("Your e-mail address was changed")), "the old address is told");
     assert!(mail.iter().any(|m| m.contains("To: sam.new@example.com") && m.contains("/email/verify?token=")), "the new one gets a link");
+}
+
+async fn a_mailed_code_asks_for_the_second_factor_of_a_user_who_has_one(backend: Backend) {
+    let app = spawn_app_with_env(backend, &[("TESSERA_EMAIL__MAGIC_LINK", "true")]).await;
+    create_with_email(&app, "tess", "tess@example.com").await;
+    assert_eq!(app.post_login("tess", crate::helpers::PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let (secret, _) = crate::mfa::enrol_totp(&app).await;
+    let csrf = field_value(&app.get("/account").await.body, "csrf_token").unwrap();
+    app.client.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+
+    let page = ask_code(&app.client, &app.base, "tess@example.com").await;
+    let mail = outbox_files(app.data_dir(), 1, Duration::from_secs(10)).await;
+    let res = post_code(&app.client, &app.base, &page, &code_in(&mail[0])).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/login/mfa"), "on to the second factor");
+    assert!(set_cookie_header(res.headers(), "tessera_session").is_none(), "no session before it");
+    let mfa = app.get("/login/mfa?return_to=/account").await;
+    assert_eq!(mfa.status, StatusCode::OK, "{mfa:?}");
+    let csrf = field_value(&mfa.body, "csrf_token").unwrap();
+    // The enrolment used the current step; the next one's code is accepted (±1 step).
+    let code = crate::mfa::totp_at(&secret, crate::mfa::now_unix() + 30);
+    let done = app.client.post(app.url("/login/mfa")).form(&[("csrf_token", csrf.as_str()), ("return_to", "/account"), ("method", "totp"), ("code", code.as_str())]).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie_header(done.headers(), "tessera_session").is_some(), "signed in after the second factor");
+    let user = app.accounts.find_user_by_login("tess").await.unwrap();
+    let sessions = app.accounts.list_sessions(user.id).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].amr, vec!["otp".to_owned()], "a mailbox and an app are both possession: one factor's amr");
 }

@@ -29,11 +29,11 @@ on_both_backends!(
 const MULTI_FACTOR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
 /// The RFC 6238 code of `secret` at `unix`, computed independently of the server.
-fn totp_at(secret_b32: &str, unix: u64) -> String {
+pub(crate) fn totp_at(secret_b32: &str, unix: u64) -> String {
     tessera_testkit::totp_code(secret_b32, unix)
 }
 
-fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
@@ -56,7 +56,7 @@ async fn account_csrf(app: &TestApp) -> String {
 }
 
 /// Enrols TOTP through the account page; returns the secret and the recovery codes shown.
-async fn enrol_totp(app: &TestApp) -> (String, Vec<String>) {
+pub(crate) async fn enrol_totp(app: &TestApp) -> (String, Vec<String>) {
     let csrf = account_csrf(app).await;
     let setup = post_form(app, "/account/totp", &[("csrf_token", &csrf)]).await;
     assert_eq!(setup.status, StatusCode::OK, "{setup:?}");

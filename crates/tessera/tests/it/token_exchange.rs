@@ -2,9 +2,10 @@
 //! both backends: an allowed client exchanges its user's access token for the kept upstream
 //! token (audited; listed on the account page, and gone once the user drops it there), and
 //! each refusal answers its RFC error — a client not allowed the grant, a provider or scope
-//! not allowed, another client's subject token, a revoked subject token, nothing kept.
+//! not allowed, another client's subject token, a revoked subject token, nothing kept — and
+//! dropping kept tokens from the account page needs a recent sign-in.
 
-use crate::helpers::{PASSWORD, TestApp, field_value, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, field_value, spawn_app, spawn_app_with_clock};
 use crate::oauth::{REDIRECT_URI, Rp, authorize, post_as, redeem, tokens};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -15,7 +16,7 @@ use tessera_core::user::User;
 use tessera_testkit::Backend;
 use time::{Duration, OffsetDateTime};
 
-on_both_backends!(an_allowed_client_gets_the_kept_upstream_token, each_refusal_has_its_error);
+on_both_backends!(an_allowed_client_gets_the_kept_upstream_token, each_refusal_has_its_error, dropping_kept_tokens_needs_a_recent_sign_in);
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -188,4 +189,23 @@ async fn each_refusal_has_its_error(backend: Backend) {
         })
         .await;
     assert!(public.is_err());
+}
+
+async fn dropping_kept_tokens_needs_a_recent_sign_in(backend: Backend) {
+    let clock = tessera_core::clock::ManualClock::new(OffsetDateTime::now_utc());
+    let app = spawn_app_with_clock(backend, &[], std::sync::Arc::new(clock.clone())).await;
+    let (alice, _) = sign_in(&app, "alice").await;
+    keep_github(&app, &alice, "gho_alice", "repo").await;
+    clock.advance(Duration::minutes(11));
+    let page = app.get("/account").await;
+    assert!(page.body.contains("data-upstream-provider=\"github\""));
+    let csrf = field_value(&page.body, "csrf_token").unwrap();
+    let refused = app.client.post(app.url("/account/upstream-tokens/github/drop")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+    let to = refused.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with("/login?reauth=1&return_to=%2Faccount"), "{to}");
+    assert_eq!(app.vault.list(alice.id).await.unwrap().len(), 1, "nothing dropped without a recent sign-in");
+    // Not a provider name, or nothing kept: nothing happens.
+    let odd = app.client.post(app.url("/account/upstream-tokens/a%20b/drop")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(odd.status(), StatusCode::NOT_FOUND);
 }
