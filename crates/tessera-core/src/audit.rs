@@ -58,6 +58,14 @@ pub enum AuditKind {
     PasskeyRemoved,
     /// An administrator removed every second factor of a user.
     MfaReset,
+    /// An upstream provider was added.
+    IdpCreated,
+    /// An upstream provider was deleted.
+    IdpDeleted,
+    /// An upstream identity was linked to a user.
+    IdentityLinked,
+    /// An upstream identity was unlinked from a user.
+    IdentityUnlinked,
 }
 
 impl AuditKind {
@@ -88,6 +96,10 @@ impl AuditKind {
             AuditKind::PasskeyRenamed => "passkey_renamed",
             AuditKind::PasskeyRemoved => "passkey_removed",
             AuditKind::MfaReset => "mfa_reset",
+            AuditKind::IdpCreated => "idp_created",
+            AuditKind::IdpDeleted => "idp_deleted",
+            AuditKind::IdentityLinked => "identity_linked",
+            AuditKind::IdentityUnlinked => "identity_unlinked",
         }
     }
 }

@@ -79,6 +79,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_outbox.sql"),
         postgres: include_str!("../migrations/postgres/0012_outbox.sql"),
     },
+    Migration {
+        version: 13,
+        name: "federation",
+        sqlite: include_str!("../migrations/sqlite/0013_federation.sql"),
+        postgres: include_str!("../migrations/postgres/0013_federation.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tessera_migrations (

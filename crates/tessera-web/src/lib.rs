@@ -4,6 +4,7 @@
 //! mapping from errors to HTTP responses ([`error`]).
 
 pub mod admin;
+pub mod admin_idps;
 pub mod context;
 pub mod csrf;
 pub mod error;
@@ -66,6 +67,7 @@ struct Inner {
     accounts: Accounts,
     provider: Provider,
     config: WebConfig,
+    federation: Option<tessera_core::federation::Federation>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -77,7 +79,17 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Builds the state.
     pub fn new(accounts: Accounts, provider: Provider, config: WebConfig) -> Self {
-        Self { inner: Arc::new(Inner { accounts, provider, config }) }
+        Self { inner: Arc::new(Inner { accounts, provider, config, federation: None }) }
+    }
+    /// Adds upstream sign-in (federation).
+    pub fn with_federation(self, federation: tessera_core::federation::Federation) -> Self {
+        let i = &self.inner;
+        let inner = Inner { accounts: i.accounts.clone(), provider: i.provider.clone(), config: i.config.clone(), federation: Some(federation) };
+        Self { inner: Arc::new(inner) }
+    }
+    /// Upstream sign-in, when configured.
+    pub fn federation(&self) -> Option<&tessera_core::federation::Federation> {
+        self.inner.federation.as_ref()
     }
     /// The OAuth provider.
     pub fn provider(&self) -> &Provider {
@@ -126,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         .route("/account/password", post(pages::account::change_password))
         .route("/account/sessions/{handle}/end", post(pages::account::end_session))
         .route("/password/strength", post(pages::assets::strength))
+        .route("/login/upstream/{name}", get(pages::upstream::start))
+        .route("/login/upstream/{name}/callback", get(pages::upstream::callback))
+        .route("/login/link", get(pages::upstream::link_show).post(pages::upstream::link_submit))
+        .route("/account/identities/{id}/unlink", post(pages::identities::unlink))
         .route("/oauth2/consent", post(oauth::authorize::consent))
         .route("/oauth2/logout/confirm", post(oauth::logout::confirm))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin_only));

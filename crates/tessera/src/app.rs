@@ -58,6 +58,8 @@ pub struct Services {
     pub outbox: OutboxConsumer,
     /// The server's master key.
     pub master_key: [u8; 32],
+    /// Upstream sign-in (its token keeper, the credential vault, is wired by the caller).
+    pub federation: tessera_core::federation::Federation,
 }
 
 impl std::fmt::Debug for Services {
@@ -87,7 +89,8 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
         let key = crate::keys::derive(&master_key, "proof-of-work")?;
         accounts = accounts.with_throttle(tessera_core::throttle::Throttle::new(store.clone(), policy, &key));
     }
-    Ok(Services { store, accounts, provider, outbox, master_key })
+    let federation = crate::upstream::federation(store.clone(), &accounts, provider.clock().clone(), issuer, &master_key)?;
+    Ok(Services { store, accounts, provider, outbox, master_key, federation })
 }
 
 /// Strong-authentication settings: TOTP secrets sealed with a key derived from the master
@@ -163,7 +166,7 @@ impl Application {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let issuer = config.issuer_for(addr);
-        let Services { store, accounts, provider, outbox, master_key: master } = services(&config, &issuer, clock).await?;
+        let Services { store, accounts, provider, outbox, master_key: master, federation } = services(&config, &issuer, clock).await?;
 
         let tls = match &config.tls {
             Some((cert, key)) => Some(
@@ -182,7 +185,7 @@ impl Application {
             request_timeout: config.request_timeout,
             admin_api_key_hash: config.admin_api_key.as_deref().map(|k| tessera_core::secret::TokenHash::of(k.as_bytes())),
         };
-        let state = AppState::new(accounts, provider, web);
+        let state = AppState::new(accounts, provider, web).with_federation(federation);
         Ok(Self { listener, addr, issuer, state, store, outbox, tls, header_read_timeout: config.header_read_timeout })
     }
 
@@ -219,7 +222,7 @@ impl Application {
             tracing::info!("shutting down: draining in-flight requests");
             on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
         });
-        let purge = tokio::spawn(purge_sessions(self.state.accounts().clone()));
+        let purge = tokio::spawn(purge_sessions(self.state.accounts().clone(), self.state.federation().cloned()));
         let jobs = crate::jobs::spawn(self.state.provider().clone(), self.outbox.clone());
         let result = match self.tls {
             Some(tls) => {
@@ -240,11 +243,16 @@ impl Application {
     }
 }
 
-/// Deletes timed-out sessions every ten minutes.
-async fn purge_sessions(accounts: Accounts) {
+/// Deletes timed-out sessions (and lapsed upstream sign-ins and links) every ten minutes.
+async fn purge_sessions(accounts: Accounts, federation: Option<tessera_core::federation::Federation>) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
+        if let Some(f) = &federation
+            && let Err(e) = f.purge_expired().await
+        {
+            tracing::warn!(error = %e, "lapsed upstream sign-ins could not be deleted");
+        }
         match accounts.purge_expired_sessions().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "expired sessions deleted"),

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use time::Duration;
 
 mod enrolment;
+mod federated;
 mod login;
 mod passkeys;
 mod passwords;
@@ -37,6 +38,7 @@ mod pending;
 mod sessions;
 mod users;
 
+pub use federated::SignInPort;
 pub use login::LoginOutcome;
 pub use passkeys::{CEREMONY_LIFETIME, CeremonyStart};
 pub use pending::{MAX_SECOND_FACTOR_FAILURES, PENDING_LIFETIME, PendingView, SecondFactorAnswer, SecondFactorNeeded};

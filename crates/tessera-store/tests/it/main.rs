@@ -5,6 +5,7 @@
 
 mod audit;
 mod authorization;
+mod federation;
 mod flows;
 mod mfa;
 mod mfa_flows;

@@ -39,6 +39,7 @@ fn describe_methods(amr: &[String]) -> String {
             "pwd" => Some("password"),
             "otp" => Some("one-time code"),
             "hwk" | "swk" => Some("passkey"),
+            "fed" => Some("another provider"),
             _ => None,
         })
         .collect();
@@ -65,6 +66,7 @@ struct AccountPage<'a> {
     recovery_left: u32,
     continue_to: Option<String>,
     continue_query: String,
+    identities: Vec<crate::pages::identities::IdentityRow>,
 }
 
 struct PasskeyRow {
@@ -153,6 +155,7 @@ pub(crate) async fn account_page_continuing(
         recovery_left: factors.recovery_codes,
         continue_query: continue_to.as_deref().map(|c| format!("&continue={}", urlencode(c))).unwrap_or_default(),
         continue_to,
+        identities: crate::pages::identities::identity_rows(state, who.user.id).await?,
     };
     Ok(render(status, &page, &[]))
 }
@@ -171,6 +174,7 @@ pub async fn show(
         Some("passkey_removed") => Some("The passkey has been removed."),
         Some("totp_enabled") => Some("Two-step verification with an authenticator app is on."),
         Some("totp_removed") => Some("The authenticator app has been turned off."),
+        Some("identity_unlinked") => Some("The sign-in has been unlinked."),
         _ => None,
     };
     let continue_to = q.continue_to.as_deref().map(|c| safe_return_to(Some(c)));

@@ -4,11 +4,13 @@ pub mod account;
 pub mod assets;
 pub mod factors;
 pub mod health;
+pub mod identities;
 pub mod login;
 pub mod mfa;
 mod reauth;
 pub mod setup;
 pub mod signup;
+pub mod upstream;
 
 use crate::error::PageError;
 

@@ -52,3 +52,4 @@ mod body_limit;
 mod error_codes;
 mod faults;
 mod outbox;
+mod federation;
