@@ -101,8 +101,10 @@ impl ProviderName {
 /// `{tenantid}` in a Microsoft Entra ID multi-tenant issuer: the `tid` claim fills it in.
 pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
 
-/// How Tessera talks to the provider.
+/// How Tessera talks to the provider (a handful per deployment, so variant sizes do not
+/// matter).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum ProviderKind {
     /// OpenID Connect: endpoints and keys from `<issuer>/.well-known/openid-configuration`.
     /// The issuer may contain [`TENANT_PLACEHOLDER`] (multi-tenant Entra ID): discovery

@@ -216,7 +216,7 @@ impl Federation {
             .list_upstream_providers()
             .await?
             .into_iter()
-            .find(|p| p.enabled && p.domains.iter().any(|d| *d == domain))
+            .find(|p| p.enabled && p.domains.contains(&domain))
             .map(|p| p.name.as_str().to_owned()))
     }
 

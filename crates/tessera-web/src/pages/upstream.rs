@@ -99,7 +99,7 @@ pub async fn callback(
     session: SessionCookie,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let browser = cookie(&headers, UPSTREAM_COOKIE).and_then(|c| SecretToken::from_client(c));
+    let browser = cookie(&headers, UPSTREAM_COOKIE).and_then(SecretToken::from_client);
     let current = session.signed_in(&state, &ctx).await?;
     let params = CallbackParams { code: q.code, state: q.state, iss: q.iss, error: q.error };
     let done = federation(&state)?.complete(&name, params, browser.as_ref(), current.as_ref(), &ctx).await.map_err(core_failure)?;
@@ -124,7 +124,7 @@ fn link_page(state: &AppState, headers: &HeaderMap, status: StatusCode, provider
 
 fn link_token(headers: &HeaderMap) -> Result<SecretToken, PageError> {
     cookie(headers, LINK_COOKIE)
-        .and_then(|c| SecretToken::from_client(c))
+        .and_then(SecretToken::from_client)
         .ok_or_else(|| failed("There is no sign-in waiting to be linked in this browser. Please start again.".into()))
 }
 
