@@ -144,6 +144,11 @@ async fn app_with_op(backend: Backend, trust_email: bool) -> (TestApp, Arc<Op>) 
     assert_eq!(a.status, 201, "{}", a.body);
     let v: Value = serde_json::from_str(&a.body).unwrap();
     assert_eq!(v["callback_url"], format!("{}/login/upstream/corp/callback", app.issuer));
+    let listed = Answer::of(app.client.get(app.url("/admin/v1/idps")).bearer_auth(ADMIN_KEY).send().await.unwrap()).await;
+    assert_eq!(listed.status, 200);
+    assert!(listed.body.contains("\"corp\"") && !listed.body.contains("upstream-secret"), "listed, secret never shown");
+    let anonymous = Answer::of(app.client.get(app.url("/admin/v1/idps")).send().await.unwrap()).await;
+    assert_eq!(anonymous.status, 401);
     (app, op)
 }
 
@@ -178,6 +183,17 @@ async fn upstream_sign_in_creates_a_user_just_in_time_and_refuses_a_replayed_sta
     assert_eq!(account.status, 200);
     assert!(account.body.contains("id=\"account-username\">alice<"), "a user was created just in time");
     assert!(account.body.contains("identity-provider\">corp<"), "the account page lists the identity");
+    // The identity is the user's only way in (no password, no passkey): unlinking is refused.
+    let csrf = crate::helpers::field_value(&account.body, "csrf_token").unwrap();
+    let at = account.body.find("data-identity=\"").unwrap() + "data-identity=\"".len();
+    let id = &account.body[at..at + 36];
+    let unlink = Answer::of(
+        app.client.post(format!("{}/account/identities/{id}/unlink", app.issuer)).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(unlink.status, 409, "{}", unlink.body);
+    assert!(unlink.body.contains("only way to sign in"));
+    assert!(iget(&app, "/account").await.body.contains("identity-provider\">corp<"), "still linked");
 
     // The same answer again: the state was used up.
     let replay = Answer::of(app.client.get(&callback).send().await.unwrap()).await;
