@@ -68,6 +68,14 @@ pub enum AuditKind {
     UpstreamTokensDropped,
     /// A client received a user's kept upstream access token through token exchange.
     UpstreamTokenExchanged,
+    /// An upstream provider was added.
+    IdpCreated,
+    /// An upstream provider was deleted.
+    IdpDeleted,
+    /// An upstream identity was linked to a user.
+    IdentityLinked,
+    /// An upstream identity was unlinked from a user.
+    IdentityUnlinked,
 }
 
 impl AuditKind {
@@ -103,6 +111,10 @@ impl AuditKind {
             AuditKind::UpstreamTokensRefreshed => "upstream_tokens_refreshed",
             AuditKind::UpstreamTokensDropped => "upstream_tokens_dropped",
             AuditKind::UpstreamTokenExchanged => "upstream_token_exchanged",
+            AuditKind::IdpCreated => "idp_created",
+            AuditKind::IdpDeleted => "idp_deleted",
+            AuditKind::IdentityLinked => "identity_linked",
+            AuditKind::IdentityUnlinked => "identity_unlinked",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auditor;
 pub mod clock;
 pub mod error;
+pub mod federation;
 pub mod ids;
 pub mod jose;
 pub mod mail;

@@ -7,6 +7,7 @@
 mod attempts;
 mod backend;
 mod consent;
+mod federation;
 mod in_tx;
 mod mfa;
 mod migrate;

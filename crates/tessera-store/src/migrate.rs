@@ -80,6 +80,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0012_outbox.sql"),
     },
     Migration {
+        version: 13,
+        name: "federation",
+        sqlite: include_str!("../migrations/sqlite/0013_federation.sql"),
+        postgres: include_str!("../migrations/postgres/0013_federation.sql"),
+    },
+    Migration {
         version: 14,
         name: "email",
         sqlite: include_str!("../migrations/sqlite/0014_email.sql"),

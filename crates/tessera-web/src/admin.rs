@@ -39,6 +39,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/v1/clients/{id}", get(get_client).delete(delete_client))
         .route("/admin/v1/keys/rotate", post(rotate_keys))
         .route("/admin/v1/audit", get(audit))
+        .route("/admin/v1/idps", get(crate::admin_idps::list).post(crate::admin_idps::create))
+        .route("/admin/v1/idps/{name}", axum::routing::delete(crate::admin_idps::delete))
         .route_layer(from_extractor_with_state::<Admin, AppState>(state))
         .route("/admin/v1/openapi.json", get(openapi))
         .route("/.well-known/oauth-protected-resource/admin/v1", get(resource_metadata))

@@ -4,6 +4,7 @@
 //! mapping from errors to HTTP responses ([`error`]).
 
 pub mod admin;
+pub mod admin_idps;
 pub mod context;
 pub mod csrf;
 pub mod error;
@@ -70,6 +71,7 @@ struct Inner {
     config: WebConfig,
     email: Option<tessera_core::mail::flows::EmailFlows>,
     vault: Option<Vault>,
+    federation: Option<tessera_core::federation::Federation>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,7 +83,7 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Builds the state.
     pub fn new(accounts: Accounts, provider: Provider, config: WebConfig) -> Self {
-        Self { inner: Arc::new(Inner { accounts, provider, config, email: None, vault: None }) }
+        Self { inner: Arc::new(Inner { accounts, provider, config, email: None, vault: None, federation: None }) }
     }
     /// The same state with one optional part changed.
     fn with(self, f: impl FnOnce(&mut Inner)) -> Self {
@@ -105,6 +107,14 @@ impl AppState {
     /// The credential vault, if there is one.
     pub fn vault(&self) -> Option<&Vault> {
         self.inner.vault.as_ref()
+    }
+    /// Adds upstream sign-in (federation).
+    pub fn with_federation(self, federation: tessera_core::federation::Federation) -> Self {
+        self.with(|i| i.federation = Some(federation))
+    }
+    /// Upstream sign-in, when configured.
+    pub fn federation(&self) -> Option<&tessera_core::federation::Federation> {
+        self.inner.federation.as_ref()
     }
     /// The OAuth provider.
     pub fn provider(&self) -> &Provider {
@@ -161,6 +171,10 @@ pub fn router(state: AppState) -> Router {
         .route("/account/sessions/{handle}/end", post(pages::account::end_session))
         .route("/account/upstream-tokens/{provider}/drop", post(pages::upstream_tokens::drop_tokens))
         .route("/password/strength", post(pages::assets::strength))
+        .route("/login/upstream/{name}", get(pages::upstream::start))
+        .route("/login/upstream/{name}/callback", get(pages::upstream::callback))
+        .route("/login/link", get(pages::upstream::link_show).post(pages::upstream::link_submit))
+        .route("/account/identities/{id}/unlink", post(pages::identities::unlink))
         .route("/oauth2/consent", post(oauth::authorize::consent))
         .route("/oauth2/logout/confirm", post(oauth::logout::confirm))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin_only));

@@ -65,6 +65,8 @@ pub struct Services {
     /// The credential vault (federation keeps upstream tokens through it as its
     /// `TokenKeeper`; token exchange hands them out).
     pub vault: Vault,
+    /// Upstream sign-in (its token keeper, the credential vault, is wired by the caller).
+    pub federation: tessera_core::federation::Federation,
 }
 
 impl std::fmt::Debug for Services {
@@ -87,7 +89,8 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
     pc.grants.max_lifetime = time::Duration::try_from(config.grant_max_lifetime)?;
     pc.grants.sessions = session_policy(config)?;
     pc.allow_private_backchannel = config.allow_private_backchannel;
-    let vault = vault(config, store.clone(), clock.clone(), &master_key)?;
+    let late_refresher = crate::upstream::LateRefresher::default();
+    let vault = vault(config, store.clone(), clock.clone(), &master_key)?.with_refresher(Arc::new(late_refresher.clone()));
     let provider = Provider::new(store.clone(), store.clone(), keys, clock.clone(), pc).with_upstream_tokens(Arc::new(vault.clone()));
     let outbox = OutboxConsumer::new(store.clone(), Arc::new(provider.clone()), clock.clone());
     let clock_for_mail = clock.clone();
@@ -97,7 +100,10 @@ pub async fn services(config: &Config, issuer: &str, clock: SharedClock) -> anyh
         accounts = accounts.with_throttle(tessera_core::throttle::Throttle::new(store.clone(), policy, &key));
     }
     let mail = crate::mailer::Mail::build(config, issuer, store.clone(), &accounts, Arc::new(outbox.clone()), clock_for_mail, &master_key)?;
-    Ok(Services { store, accounts, provider, outbox, master_key, mail, vault })
+    let federation = crate::upstream::federation(store.clone(), &accounts, provider.clock().clone(), issuer, &master_key)?
+        .with_token_keeper(Arc::new(vault.clone()));
+    late_refresher.set(federation.clone());
+    Ok(Services { store, accounts, provider, outbox, master_key, mail, vault, federation })
 }
 
 /// The credential vault: upstream tokens sealed under the `upstream-tokens` purpose key,
@@ -184,7 +190,7 @@ impl Application {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let issuer = config.issuer_for(addr);
-        let Services { store, accounts, provider, outbox, master_key: master, mail, vault } = services(&config, &issuer, clock.clone()).await?;
+        let Services { store, accounts, provider, outbox, master_key: master, mail, vault, federation } = services(&config, &issuer, clock.clone()).await?;
 
         let tls = match &config.tls {
             Some((cert, key)) => Some(
@@ -203,7 +209,7 @@ impl Application {
             request_timeout: config.request_timeout,
             admin_api_key_hash: config.admin_api_key.as_deref().map(|k| tessera_core::secret::TokenHash::of(k.as_bytes())),
         };
-        let state = AppState::new(accounts, provider, web).with_email(mail.flows.clone()).with_vault(vault);
+        let state = AppState::new(accounts, provider, web).with_email(mail.flows.clone()).with_vault(vault).with_federation(federation);
         Ok(Self { listener, addr, issuer, state, store, outbox, mail, clock, tls, header_read_timeout: config.header_read_timeout })
     }
 
@@ -245,7 +251,7 @@ impl Application {
             tracing::info!("shutting down: draining in-flight requests");
             on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
         });
-        let purge = tokio::spawn(purge_sessions(self.state.accounts().clone()));
+        let purge = tokio::spawn(purge_sessions(self.state.accounts().clone(), self.state.federation().cloned()));
         let jobs = crate::jobs::spawn(self.state.provider().clone(), self.outbox.clone());
         let mail_jobs = crate::jobs::spawn_mail(self.mail.clone(), self.clock.clone());
         let result = match self.tls {
@@ -268,11 +274,16 @@ impl Application {
     }
 }
 
-/// Deletes timed-out sessions every ten minutes.
-async fn purge_sessions(accounts: Accounts) {
+/// Deletes timed-out sessions (and lapsed upstream sign-ins and links) every ten minutes.
+async fn purge_sessions(accounts: Accounts, federation: Option<tessera_core::federation::Federation>) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
+        if let Some(f) = &federation
+            && let Err(e) = f.purge_expired().await
+        {
+            tracing::warn!(error = %e, "lapsed upstream sign-ins could not be deleted");
+        }
         match accounts.purge_expired_sessions().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "expired sessions deleted"),

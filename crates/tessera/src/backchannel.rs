@@ -22,7 +22,7 @@ const MAX_ATTEMPTS: i64 = 12;
 
 /// Resolves with the system resolver and keeps only public addresses.
 #[derive(Debug, Clone, Copy)]
-struct PublicOnly;
+pub(crate) struct PublicOnly;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -52,7 +52,7 @@ fn http_client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
 }
 
 /// Whether `uri` names an IP address that is not public (names are checked by the resolver).
-fn literal_private_target(uri: &str) -> bool {
+pub(crate) fn literal_private_target(uri: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(uri) else { return true };
     let host = url.host_str().unwrap_or("");
     host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|ip| !is_public(ip))

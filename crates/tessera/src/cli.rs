@@ -56,6 +56,9 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage upstream identity providers ("Continue with …").
+    #[command(subcommand)]
+    Idp(crate::cli_idp::IdpCommand),
 }
 
 /// `tessera client …`.
@@ -243,7 +246,7 @@ async fn keys_json(provider: &tessera_core::oauth::provider::Provider) -> anyhow
     })).collect::<Vec<_>>()}))
 }
 
-fn read_stdin_line() -> anyhow::Result<String> {
+pub(crate) fn read_stdin_line() -> anyhow::Result<String> {
     let mut s = String::new();
     std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
     let line = s.lines().next().unwrap_or("").to_owned();
@@ -398,6 +401,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<Valu
             keys_json(&provider).await?
         }
         Command::Keys(KeysCommand::List) => keys_json(&provider).await?,
+        Command::Idp(c) => crate::cli_idp::run(&services.federation, c, &ctx).await?,
     };
     store.close().await;
     Ok(out)

@@ -31,6 +31,7 @@ use time::Duration;
 
 mod email_proof;
 mod enrolment;
+mod federated;
 mod login;
 mod passkeys;
 mod passwords;
@@ -38,6 +39,7 @@ mod pending;
 mod sessions;
 mod users;
 
+pub use federated::SignInPort;
 pub use login::LoginOutcome;
 pub use passkeys::{CEREMONY_LIFETIME, CeremonyStart};
 pub use pending::{MAX_SECOND_FACTOR_FAILURES, PENDING_LIFETIME, PendingView, SecondFactorAnswer, SecondFactorNeeded};

@@ -14,6 +14,9 @@ pub const AMR_HWK: &str = "hwk";
 pub const AMR_SWK: &str = "swk";
 /// `amr` value: more than one factor.
 pub const AMR_MFA: &str = "mfa";
+/// `amr` value: federated — signed in through an upstream provider whose own methods are not
+/// known or not trusted (counts as one factor, like a password).
+pub const AMR_FED: &str = "fed";
 
 /// `acr` of a single-factor authentication.
 pub const ACR_SINGLE_FACTOR: &str = "urn:tessera:acr:single-factor";
@@ -65,7 +68,8 @@ impl Factor {
 }
 
 /// The `amr` list after adding `factor` to what a session already proved: the factor's
-/// value once, and `mfa` when a knowledge factor and a possession factor are both present or
+/// value once, and `mfa` when a knowledge factor (or an upstream sign-in, `fed`) and a
+/// possession factor are both present or
 /// a user-verifying passkey was used.
 pub fn combine(existing: &[String], factor: Factor) -> Vec<String> {
     let mut amr: Vec<String> = existing.iter().filter(|m| m.as_str() != AMR_MFA).cloned().collect();
@@ -73,7 +77,7 @@ pub fn combine(existing: &[String], factor: Factor) -> Vec<String> {
         amr.push(factor.amr().to_owned());
     }
     let has = |v: &str| amr.iter().any(|m| m == v);
-    let knowledge = has(AMR_PWD);
+    let knowledge = has(AMR_PWD) || has(AMR_FED);
     let possession = has(AMR_OTP) || has(AMR_HWK) || has(AMR_SWK);
     let passkey = has(AMR_HWK) || has(AMR_SWK);
     if (knowledge && possession) || passkey {
@@ -190,6 +194,14 @@ mod tests {
         assert_eq!(amr, v(&["hwk", "mfa"]));
         assert_eq!(AuthLevel::of(&amr), AuthLevel::PhishingResistant);
         assert_eq!(combine(&v(&["pwd"]), Factor::Passkey { synced: true }), v(&["pwd", "swk", "mfa"]));
+    }
+
+    #[test]
+    fn an_upstream_sign_in_is_one_factor_and_a_second_makes_it_multi_factor() {
+        assert_eq!(AuthLevel::of(&v(&["fed"])), AuthLevel::SingleFactor);
+        let amr = combine(&v(&["fed"]), Factor::Totp);
+        assert_eq!(amr, v(&["fed", "otp", "mfa"]));
+        assert_eq!(AuthLevel::of(&amr), AuthLevel::MultiFactor);
     }
 
     #[test]

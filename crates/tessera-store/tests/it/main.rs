@@ -5,6 +5,7 @@
 
 mod audit;
 mod authorization;
+mod federation;
 mod flows;
 mod mail;
 mod mfa;

@@ -39,6 +39,7 @@ fn describe_methods(amr: &[String]) -> String {
             "pwd" => Some("password"),
             "otp" => Some("one-time code"),
             "hwk" | "swk" => Some("passkey"),
+            "fed" => Some("another provider"),
             _ => None,
         })
         .collect();
@@ -68,6 +69,7 @@ struct AccountPage<'a> {
     continue_to: Option<String>,
     continue_query: String,
     upstream_tokens: Vec<crate::pages::upstream_tokens::KeptTokenRow>,
+    identities: Vec<crate::pages::identities::IdentityRow>,
 }
 
 struct PasskeyRow {
@@ -160,6 +162,7 @@ pub(crate) async fn account_page_continuing(
         continue_query: continue_to.as_deref().map(|c| format!("&continue={}", urlencode(c))).unwrap_or_default(),
         continue_to,
         upstream_tokens,
+        identities: crate::pages::identities::identity_rows(state, who.user.id).await?,
     };
     Ok(render(status, &page, &[]))
 }
@@ -181,6 +184,7 @@ pub async fn show(
         Some("verification_sent") => Some("We have sent a link to your e-mail address. Open it in this browser to confirm the address."),
         Some("verification_not_sent") => Some("No link was sent: the address is confirmed already, or several links were sent recently."),
         Some("upstream_tokens_dropped") => Some("The kept upstream tokens have been dropped."),
+        Some("identity_unlinked") => Some("The sign-in has been unlinked."),
         _ => None,
     };
     let continue_to = q.continue_to.as_deref().map(|c| safe_return_to(Some(c)));

@@ -37,6 +37,14 @@ struct LoginPage<'a> {
     passkeys: bool,
     forgot_enabled: bool,
     email_sign_in: bool,
+    upstreams: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "upstream_continue.html")]
+struct HomeRealmPage<'a> {
+    to: &'a str,
+    provider: &'a str,
 }
 
 /// Query of `GET /login`.
@@ -64,7 +72,7 @@ pub(crate) struct LoginView<'a> {
     pub reauth: bool,
 }
 
-pub(crate) fn login_page(state: &AppState, headers: &HeaderMap, status: StatusCode, view: LoginView<'_>) -> Result<Response, PageError> {
+pub(crate) async fn login_page(state: &AppState, headers: &HeaderMap, status: StatusCode, view: LoginView<'_>) -> Result<Response, PageError> {
     let LoginView { return_to, username, error, notice, throttled, reauth } = view;
     let csrf = csrf::anonymous_token(&state.config().csrf_key, headers)?;
     let cookies: Vec<String> = csrf
@@ -96,6 +104,10 @@ pub(crate) fn login_page(state: &AppState, headers: &HeaderMap, status: StatusCo
         passkeys: state.accounts().passkeys_enabled(),
         forgot_enabled: state.email().is_some(),
         email_sign_in: state.email().is_some_and(|e| e.sign_in_enabled()),
+        upstreams: match state.federation() {
+            Some(f) => f.enabled_provider_names().await?,
+            None => vec![],
+        },
     };
     let mut res = FormTargets::Continuing(return_to.to_owned()).attach(render(status, &page, &cookies));
     if let Some(Throttled::ChallengeRequired { retry_after, .. } | Throttled::Delayed { retry_after }) = throttled {
@@ -119,7 +131,7 @@ pub async fn show(
         (None, None) => None,
     };
     let hint: String = q.login_hint.unwrap_or_default().chars().take(320).collect();
-    login_page(&state, &headers, StatusCode::OK, LoginView { return_to: &return_to, username: &hint, notice, reauth: q.reauth.is_some(), ..LoginView::default() })
+    login_page(&state, &headers, StatusCode::OK, LoginView { return_to: &return_to, username: &hint, notice, reauth: q.reauth.is_some(), ..LoginView::default() }).await
 }
 
 /// Form of `POST /login`.
@@ -149,9 +161,18 @@ pub async fn submit(
     if !csrf::verify_anonymous(&state.config().csrf_key, &headers, &form.csrf_token) {
         let msg = "This form has expired. Please try again.";
         let view = LoginView { return_to: &return_to, username: &form.username, error: Some(msg), ..LoginView::default() };
-        return login_page(&state, &headers, StatusCode::FORBIDDEN, view);
+        return login_page(&state, &headers, StatusCode::FORBIDDEN, view).await;
     }
     let username: String = form.username.chars().take(320).collect();
+    // Home-realm discovery: an address in a domain a provider claims goes to that provider.
+    if let Some(fed) = state.federation()
+        && let Some(name) = fed.provider_for_login(&username).await?
+    {
+        // A page that moves on by itself, not a redirect: the form's CSP `form-action` would
+        // refuse a redirect chain that ends at the provider.
+        let to = format!("/login/upstream/{name}?return_to={}", urlencode(&return_to));
+        return Ok(render(StatusCode::OK, &HomeRealmPage { to: &to, provider: &name }, &[]));
+    }
     let pow = match (form.pow_challenge, form.pow_nonce) {
         (Some(challenge), Some(nonce)) if !challenge.is_empty() && !nonce.is_empty() => Some(PowAnswer { challenge, nonce }),
         _ => None,
@@ -172,11 +193,11 @@ pub async fn submit(
         }
         Err(CoreError::InvalidCredentials) => {
             let view = LoginView { return_to: &return_to, username: &username, error: Some(LOGIN_FAILED), ..LoginView::default() };
-            login_page(&state, &headers, StatusCode::UNAUTHORIZED, view)
+            login_page(&state, &headers, StatusCode::UNAUTHORIZED, view).await
         }
         Err(CoreError::Throttled(t)) => {
             let view = LoginView { return_to: &return_to, username: &username, error: Some(THROTTLED), throttled: Some(&t), ..LoginView::default() };
-            login_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, view)
+            login_page(&state, &headers, StatusCode::TOO_MANY_REQUESTS, view).await
         }
         Err(e) => Err(e.into()),
     }

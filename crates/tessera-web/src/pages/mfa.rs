@@ -167,7 +167,7 @@ pub async fn submit(
                 error: Some("Too many wrong codes. Sign in again."),
                 ..LoginView::default()
             };
-            Ok(with_cookies(login_page(&state, &headers, StatusCode::UNAUTHORIZED, page)?, &[clear]))
+            Ok(with_cookies(login_page(&state, &headers, StatusCode::UNAUTHORIZED, page).await?, &[clear]))
         }
         Err(CoreError::SecondFactorRejected { .. }) => {
             let msg = "That code is not right, or it was already used. Enter the current code.";

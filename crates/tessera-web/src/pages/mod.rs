@@ -6,6 +6,7 @@ pub mod email_sign_in;
 pub mod assets;
 pub mod factors;
 pub mod health;
+pub mod identities;
 pub mod login;
 pub mod mfa;
 mod reauth;
@@ -13,6 +14,7 @@ pub mod setup;
 pub mod signup;
 pub mod verify;
 pub mod upstream_tokens;
+pub mod upstream;
 
 use crate::error::PageError;
 

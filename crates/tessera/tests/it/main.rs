@@ -56,3 +56,4 @@ mod outbox;
 mod mail;
 mod mail_flows;
 mod smtp_sink;
+mod federation;
