@@ -143,3 +143,58 @@ test('a GitHub-style provider signs in end to end with the verified primary addr
     }
   });
 });
+
+test('with --vault-tokens the upstream access token is kept, and only a client allowed to exchange gets it', async (t) => {
+  await scenario(t, {}, async ({ server, newContext }) => {
+    const callback = `${server.url}/login/upstream/corp/callback`;
+    const op = await startOidcProvider([callback]);
+    const cb = await startCallbackServer();
+    try {
+      await addIdp(server, ['--name', 'corp', '--issuer', op.issuer, '--jit', '--vault-tokens']);
+      const redirectUri = cb.url('/cb');
+      const allowed = await server.cli(['client', 'create', '--name', 'Mail reader', '--redirect-uri', redirectUri, '--skip-consent', '--token-exchange', 'corp']);
+      const plain = await server.cli(['client', 'create', '--name', 'Plain', '--redirect-uri', redirectUri, '--skip-consent']);
+      const config = await discover(server.url, allowed.client_id, {}, client.ClientSecretBasic(allowed.client_secret));
+      const checks = await newChecks();
+      const authUrl = client.buildAuthorizationUrl(config, {
+        redirect_uri: redirectUri, scope: 'openid', code_challenge: checks.codeChallenge,
+        code_challenge_method: 'S256', state: checks.state, nonce: checks.nonce,
+      });
+      const context = await newContext();
+      const page = await context.newPage();
+      await page.goto(String(authUrl));
+      await clickAndWait(page, page.locator('a:has-text("Continue with corp")'));
+      await signInUpstream(page, 'carol');
+      await page.waitForURL((u) => u.href.startsWith(cb.base), { timeout: 15_000 });
+      const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), {
+        pkceCodeVerifier: checks.pkceCodeVerifier, expectedState: checks.state, expectedNonce: checks.nonce, idTokenExpected: true,
+      });
+
+      await page.goto(`${server.url}/account`);
+      assert.match(await page.textContent('body'), /corp/, 'the account page shows the kept tokens');
+
+      const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+      const params = {
+        subject_token: tokens.access_token,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        requested_token_type: 'urn:tessera:params:oauth:token-type:upstream:corp',
+      };
+      const exchanged = await client.genericGrantRequest(config, GRANT, params);
+      assert.equal(exchanged.issued_token_type, params.requested_token_type);
+      // The upstream itself accepts what came out of the vault: it is its own access token.
+      const meta = await (await fetch(`${op.issuer}/.well-known/openid-configuration`)).json();
+      const info = await fetch(meta.userinfo_endpoint, { headers: { authorization: `Bearer ${exchanged.access_token}` } });
+      assert.equal(info.status, 200, 'the upstream accepts the exchanged token');
+      assert.equal((await info.json()).sub, 'carol');
+
+      const plainConfig = await discover(server.url, plain.client_id, {}, client.ClientSecretBasic(plain.client_secret));
+      await assert.rejects(() => client.genericGrantRequest(plainConfig, GRANT, params), (e) => {
+        assert.equal(e.error, 'unauthorized_client');
+        return true;
+      }, 'a client not allowed the exchange gets nothing');
+    } finally {
+      await cb.close();
+      await op.close();
+    }
+  });
+});

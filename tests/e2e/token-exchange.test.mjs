@@ -1,8 +1,8 @@
 // Token exchange (RFC 8693) of upstream tokens, through openid-client's genericGrantRequest:
 // the CLI's --token-exchange allow-list, the grant in discovery, and the refusals a client
 // sees. (The allowed exchange that returns a kept token needs a user who signed in through an
-// upstream provider keeping tokens — federation's part; the Rust test
-// crates/tessera/tests/it/token_exchange.rs covers it with tokens kept through TokenKeeper.)
+// upstream provider keeping tokens: federation.test.mjs does that against oidc-provider, and
+// crates/tessera/tests/it/token_exchange.rs with tokens kept through TokenKeeper.)
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
