@@ -10,8 +10,8 @@ use crate::csrf::{self, CSRF_COOKIE};
 use crate::error::PageError;
 use crate::extract::{PageForm, SessionCookie};
 use crate::pages::email::{ANSWER_FLOOR, browser, browser_binding, flows};
-use crate::pages::login::{MFA_COOKIE, MFA_COOKIE_MAX_AGE, signed_in};
-use crate::render::{render, see_other};
+use crate::pages::login::outcome_response;
+use crate::render::render;
 use crate::url::{safe_return_to, urlencode};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -117,16 +117,7 @@ pub async fn ask_submit(State(state): State<AppState>, Client(ctx): Client, head
 
 /// The answer to a finished e-mail proof: signed in, or on to the second factor.
 async fn finish(state: &AppState, ctx: &RequestContext, session: &SessionCookie, headers: &HeaderMap, outcome: LoginOutcome, return_to: &str) -> Result<Response, PageError> {
-    match outcome {
-        LoginOutcome::SignedIn(started) => {
-            let cookies = signed_in(state, ctx, session, headers, &started).await?;
-            Ok(see_other(return_to, &cookies))
-        }
-        LoginOutcome::SecondFactor(needed) => {
-            let c = set_cookie(MFA_COOKIE, needed.token.expose(), state.config().is_https(), Some(MFA_COOKIE_MAX_AGE));
-            Ok(see_other(&format!("/login/mfa?return_to={}", urlencode(return_to)), &[c]))
-        }
-    }
+    Ok(outcome_response(state, ctx, session, headers, outcome, return_to, Vec::new()).await?)
 }
 
 /// Form of `POST /login/email/code`.

@@ -183,14 +183,7 @@ pub async fn submit(
         .sign_in_with_password(&username, &Password::new(form.password), pow.as_ref(), &ctx, current.as_ref())
         .await;
     match outcome {
-        Ok(LoginOutcome::SignedIn(started)) => {
-            let cookies = signed_in(&state, &ctx, &session, &headers, &started).await?;
-            Ok(see_other(&return_to, &cookies))
-        }
-        Ok(LoginOutcome::SecondFactor(needed)) => {
-            let c = set_cookie(MFA_COOKIE, needed.token.expose(), state.config().is_https(), Some(MFA_COOKIE_MAX_AGE));
-            Ok(see_other(&format!("/login/mfa?return_to={}", urlencode(&return_to)), &[c]))
-        }
+        Ok(outcome) => Ok(outcome_response(&state, &ctx, &session, &headers, outcome, &return_to, Vec::new()).await?),
         Err(CoreError::InvalidCredentials) => {
             let view = LoginView { return_to: &return_to, username: &username, error: Some(LOGIN_FAILED), ..LoginView::default() };
             login_page(&state, &headers, StatusCode::UNAUTHORIZED, view).await
@@ -227,6 +220,31 @@ pub(crate) async fn signed_in(
         cookies.push(set_cookie(MFA_COOKIE, "", secure, Some(0)));
     }
     Ok(cookies)
+}
+
+/// The answer to a first factor that succeeded (password, upstream sign-in, mailed code or
+/// link): a session and a redirect to `return_to`, or the pending-sign-in cookie and the
+/// second-factor page. `extra` cookies (e.g. clearing a flow's own) are set either way.
+pub(crate) async fn outcome_response(
+    state: &AppState,
+    ctx: &RequestContext,
+    session: &SessionCookie,
+    headers: &HeaderMap,
+    outcome: LoginOutcome,
+    return_to: &str,
+    mut extra: Vec<String>,
+) -> Result<Response, CoreError> {
+    match outcome {
+        LoginOutcome::SignedIn(started) => {
+            let mut cookies = signed_in(state, ctx, session, headers, &started).await?;
+            cookies.append(&mut extra);
+            Ok(see_other(return_to, &cookies))
+        }
+        LoginOutcome::SecondFactor(needed) => {
+            extra.insert(0, set_cookie(MFA_COOKIE, needed.token.expose(), state.config().is_https(), Some(MFA_COOKIE_MAX_AGE)));
+            Ok(see_other(&format!("/login/mfa?return_to={}", urlencode(return_to)), &extra))
+        }
+    }
 }
 
 /// `POST /logout`.

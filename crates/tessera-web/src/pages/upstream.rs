@@ -8,16 +8,15 @@ use crate::context::{Client, cookie, set_cookie};
 use crate::csrf;
 use crate::error::PageError;
 use crate::extract::{PageForm, SessionCookie};
-use crate::pages::login::{MFA_COOKIE, MFA_COOKIE_MAX_AGE, signed_in};
+use crate::pages::login::outcome_response;
 use crate::render::{render, see_other};
-use crate::url::{safe_return_to, urlencode};
+use crate::url::safe_return_to;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use tessera_core::CoreError;
-use tessera_core::accounts::LoginOutcome;
 use tessera_core::federation::{CallbackParams, Completed};
 use tessera_core::secret::{Password, SecretToken};
 use tessera_core::session::RequestContext;
@@ -73,15 +72,9 @@ async fn finish(state: &AppState, ctx: &RequestContext, session: &SessionCookie,
     let secure = state.config().is_https();
     let clear = |name: &str| set_cookie(name, "", secure, Some(0));
     match done {
-        Completed::SignedIn { outcome: LoginOutcome::SignedIn(started), return_to } => {
-            let mut cookies = signed_in(state, ctx, session, headers, &started).await?;
-            cookies.push(clear(UPSTREAM_COOKIE));
-            cookies.push(clear(LINK_COOKIE));
-            Ok(see_other(&return_to, &cookies))
-        }
-        Completed::SignedIn { outcome: LoginOutcome::SecondFactor(needed), return_to } => {
-            let c = set_cookie(MFA_COOKIE, needed.token.expose(), secure, Some(MFA_COOKIE_MAX_AGE));
-            Ok(see_other(&format!("/login/mfa?return_to={}", urlencode(&return_to)), &[c, clear(UPSTREAM_COOKIE), clear(LINK_COOKIE)]))
+        Completed::SignedIn { outcome, return_to } => {
+            let extra = vec![clear(UPSTREAM_COOKIE), clear(LINK_COOKIE)];
+            Ok(outcome_response(state, ctx, session, headers, outcome, &return_to, extra).await?)
         }
         Completed::LinkRequired { token, .. } => {
             let c = set_cookie(LINK_COOKIE, token.expose(), secure, Some(COOKIE_MAX_AGE));
