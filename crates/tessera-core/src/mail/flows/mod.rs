@@ -157,6 +157,28 @@ impl EmailFlows {
 
     /// Reserves one mail to `canonical_address` for `purpose`; false beyond the limit (the
     /// caller then sends nothing and says nothing different).
+    /// Throttles a request for mail (per IP, then per address) and finds the enabled user
+    /// `address` (an e-mail address or username) names, with the address to write to. `None`
+    /// — and so no mail, behind the same answer — for an unknown, disabled or address-less
+    /// account, or an address asked for too often.
+    pub(super) async fn recipient(
+        &self,
+        purpose: ChallengePurpose,
+        address: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<(crate::user::User, Email)>, CoreError> {
+        let address: String = address.trim().chars().take(320).collect();
+        let canonical_address = crate::user::canonical(&address);
+        self.reserve_ip(ctx).await?;
+        if !self.reserve_address(purpose, &canonical_address, ctx).await? {
+            return Ok(None);
+        }
+        let found = if address.is_empty() { None } else { self.deps.store.find_user_credentials_by_login(&canonical_address).await? };
+        let Some(user) = found.map(|c| c.user).filter(|u| !u.disabled) else { return Ok(None) };
+        let Some(email) = user.email.clone() else { return Ok(None) };
+        Ok(Some((user, email)))
+    }
+
     async fn reserve_address(&self, purpose: ChallengePurpose, canonical_address: &str, ctx: &RequestContext) -> Result<bool, CoreError> {
         let key = format!("mail-addr:{}:{}", purpose.as_str(), hashed(canonical_address));
         if self.reserve(&key, self.limits.per_address, Duration::minutes(5)).await?.admitted {

@@ -12,7 +12,6 @@ use crate::mail::Letter;
 use crate::mail::challenge::{ChallengePurpose, NewChallenge};
 use crate::secret::{Password, SecretToken, TokenHash, constant_time_eq};
 use crate::session::RequestContext;
-use crate::user::canonical;
 use serde_json::json;
 
 /// What the browser opening a reset link may do.
@@ -36,15 +35,7 @@ impl EmailFlows {
     /// browser whose binding cookie hashes to `browser`. `Ok` whether or not a mail is sent;
     /// [`CoreError::Throttled`] only for too many requests from one IP.
     pub async fn request_password_reset(&self, address: &str, browser: &TokenHash, ctx: &RequestContext) -> Result<(), CoreError> {
-        let address: String = address.trim().chars().take(320).collect();
-        let canonical_address = canonical(&address);
-        self.reserve_ip(ctx).await?;
-        if !self.reserve_address(ChallengePurpose::PasswordReset, &canonical_address, ctx).await? {
-            return Ok(());
-        }
-        let found = if address.is_empty() { None } else { self.deps.store.find_user_credentials_by_login(&canonical_address).await? };
-        let Some(user) = found.map(|c| c.user).filter(|u| !u.disabled) else { return Ok(()) };
-        let Some(email) = user.email.clone() else { return Ok(()) };
+        let Some((user, email)) = self.recipient(ChallengePurpose::PasswordReset, address, ctx).await? else { return Ok(()) };
         let now = self.deps.clock.now();
         let token = SecretToken::generate()?;
         let letter = Letter::PasswordReset { link: self.link(RESET_PATH, &token), minutes: self.reset_lifetime.whole_minutes() };

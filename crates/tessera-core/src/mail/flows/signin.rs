@@ -16,7 +16,6 @@ use crate::mail::Letter;
 use crate::mail::challenge::{ChallengePurpose, NewChallenge};
 use crate::secret::{SecretToken, TokenHash, constant_time_eq, fill_random};
 use crate::session::RequestContext;
-use crate::user::canonical;
 use serde_json::json;
 
 /// The path of the sign-in link (under the issuer).
@@ -60,15 +59,7 @@ impl EmailFlows {
     /// `Ok` whether or not a mail is sent; [`CoreError::Throttled`] only for one IP asking too often.
     pub async fn request_sign_in(&self, address: &str, browser: &TokenHash, ctx: &RequestContext) -> Result<(), CoreError> {
         self.require_sign_in()?;
-        let address: String = address.trim().chars().take(320).collect();
-        let canonical_address = canonical(&address);
-        self.reserve_ip(ctx).await?;
-        if !self.reserve_address(ChallengePurpose::SignIn, &canonical_address, ctx).await? {
-            return Ok(());
-        }
-        let found = if address.is_empty() { None } else { self.deps.store.find_user_credentials_by_login(&canonical_address).await? };
-        let Some(user) = found.map(|c| c.user).filter(|u| !u.disabled) else { return Ok(()) };
-        let Some(email) = user.email.clone() else { return Ok(()) };
+        let Some((user, email)) = self.recipient(ChallengePurpose::SignIn, address, ctx).await? else { return Ok(()) };
         let now = self.deps.clock.now();
         let token = SecretToken::generate()?;
         let code = new_code()?;
