@@ -14,6 +14,7 @@ use tessera_testkit::{Backend, TestDb, execute_sql, query_i64, scratch_dir};
 on_both_backends!(
     a_reset_link_works_once_in_the_asking_browser_only,
     an_unknown_address_gets_the_same_page_and_no_mail,
+    fifty_requests_at_once_get_no_more_mail_than_the_address_limit,
     a_kill_before_the_mail_is_sent_loses_no_mail,
 );
 
@@ -201,4 +202,25 @@ async fn a_kill_before_the_mail_is_sent_loses_no_mail(backend: Backend) {
     assert_eq!(query_i64(&url, "SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL").await.unwrap(), 0);
     assert_eq!(query_i64(&url, "SELECT COUNT(*) FROM mail_outbox WHERE sealed IS NOT NULL").await.unwrap(), 0, "a sent mail keeps no content");
     second.kill_9();
+}
+
+/// The per-address limit (3 an hour) holds when 50 browsers ask at once, as it does one at a
+/// time: three mails, no more.
+async fn fifty_requests_at_once_get_no_more_mail_than_the_address_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    create_with_email(&app, "dora", "dora@example.com").await;
+    let asks: Vec<_> = (0..50)
+        .map(|_| {
+            let base = app.base.clone();
+            tokio::spawn(async move { ask_reset(&client(), &base, "dora@example.com").await.0 })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for ask in asks {
+        statuses.push(ask.await.unwrap());
+    }
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    // Wait for a fourth mail long enough for the mail job (every second) to have written it.
+    let mail = outbox_files(app.data_dir(), 4, Duration::from_secs(6)).await;
+    assert_eq!(mail.len(), 3, "the address limit holds under concurrency");
 }
